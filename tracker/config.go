@@ -1,0 +1,111 @@
+package tracker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Tracker. Zero durations and sizes are invalid; start
+// from DefaultConfig or LocalConfig and set Name.
+type Config struct {
+	// Name is this node's name, unique in the cluster. Required.
+	Name string
+	// Epoch is this incarnation's boot epoch; a restart must use a higher
+	// one. 0 means the wall clock in nanoseconds at New.
+	Epoch uint64
+	// BroadcastInterval is how long the transport batches local operations
+	// before calling Tick under load (advice for the driver; the first
+	// operation after a quiet spell may be flushed at once).
+	BroadcastInterval time.Duration
+	// DigestInterval is how often Tick emits a digest to a few peers.
+	DigestInterval time.Duration
+	// RequestRetry is how long to wait before asking again for the same
+	// owner's missing operations.
+	RequestRetry time.Duration
+	// PermdownPeriod is how long a down replica's presences are kept
+	// hidden before they are dropped for good.
+	PermdownPeriod time.Duration
+	// DeadRetention is how long a dropped incarnation is remembered (so its
+	// late messages are ignored) before it is forgotten.
+	DeadRetention time.Duration
+	// MaxDeltaOps is the most operations in one outgoing delta message.
+	MaxDeltaOps int
+	// LogMaxOps and LogMaxBytes bound each owner's log of recent deltas
+	// kept to answer catch-up requests without a snapshot.
+	LogMaxOps   int
+	LogMaxBytes int
+	// MaxTopicLen, MaxUserLen and MaxMetaLen bound local Track arguments,
+	// in bytes.
+	MaxTopicLen int
+	MaxUserLen  int
+	MaxMetaLen  int
+	// Logger receives debug and warning logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the production settings.
+func DefaultConfig() Config {
+	return Config{
+		BroadcastInterval: 5 * time.Millisecond,
+		DigestInterval:    200 * time.Millisecond,
+		RequestRetry:      time.Second,
+		PermdownPeriod:    5 * time.Minute,
+		DeadRetention:     time.Hour,
+		MaxDeltaOps:       4096,
+		LogMaxOps:         16384,
+		LogMaxBytes:       2 << 20,
+		MaxTopicLen:       255,
+		MaxUserLen:        255,
+		MaxMetaLen:        1024,
+	}
+}
+
+// LocalConfig returns settings for a cluster on one machine and for tests:
+// faster digests and a short permdown.
+func LocalConfig() Config {
+	c := DefaultConfig()
+	c.BroadcastInterval = 2 * time.Millisecond
+	c.DigestInterval = 100 * time.Millisecond
+	c.RequestRetry = 300 * time.Millisecond
+	c.PermdownPeriod = 30 * time.Second
+	c.DeadRetention = 10 * time.Minute
+	return c
+}
+
+// ErrConfig is wrapped by every error New returns for a bad Config.
+var ErrConfig = errors.New("tracker: invalid config")
+
+func (c *Config) validate() error {
+	bad := func(field, why string) error { return fmt.Errorf("%w: %s %s", ErrConfig, field, why) }
+	switch {
+	case c.Name == "":
+		return bad("Name", "is empty")
+	case len(c.Name) > 255:
+		return bad("Name", "is longer than 255 bytes")
+	case c.BroadcastInterval <= 0:
+		return bad("BroadcastInterval", "must be > 0")
+	case c.DigestInterval <= 0:
+		return bad("DigestInterval", "must be > 0")
+	case c.RequestRetry <= 0:
+		return bad("RequestRetry", "must be > 0")
+	case c.PermdownPeriod <= 0:
+		return bad("PermdownPeriod", "must be > 0")
+	case c.DeadRetention <= 0:
+		return bad("DeadRetention", "must be > 0")
+	case c.MaxDeltaOps <= 0:
+		return bad("MaxDeltaOps", "must be > 0")
+	case c.LogMaxOps <= 0:
+		return bad("LogMaxOps", "must be > 0")
+	case c.LogMaxBytes <= 0:
+		return bad("LogMaxBytes", "must be > 0")
+	case c.MaxTopicLen <= 0 || c.MaxTopicLen > 1024:
+		return bad("MaxTopicLen", "must be in 1..1024")
+	case c.MaxUserLen <= 0 || c.MaxUserLen > 1024:
+		return bad("MaxUserLen", "must be in 1..1024")
+	case c.MaxMetaLen < 0 || c.MaxMetaLen > 64<<10:
+		return bad("MaxMetaLen", "must be in 0..65536")
+	}
+	return nil
+}

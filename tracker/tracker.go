@@ -1,0 +1,286 @@
+package tracker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/headcount-io/headcount/crdt"
+)
+
+// Owner is a connection id minted by the caller (the gateway, or an
+// embedding service). It must be unique on this node while it is in use.
+type Owner uint64
+
+// Ref identifies a presence within its owner replica's chain; Update mints
+// a new one.
+type Ref = crdt.Seq
+
+// Counts is what a topic looks like from this node, over replicas it sees
+// as up.
+type Counts struct {
+	// Viewers is the number of anonymous connections.
+	Viewers int `json:"viewers"`
+	// Users is the number of distinct logged-in user ids (two tabs of one
+	// user, even on two nodes, count once).
+	Users int `json:"users"`
+	// Connections is the number of presences, anonymous or not.
+	Connections int `json:"connections"`
+}
+
+// Presence is one entry of List.
+type Presence struct {
+	Node  crdt.Replica
+	Owner Owner
+	Topic string
+	User  string
+	Meta  []byte
+	Ref   Ref
+}
+
+// Errors returned by the local API.
+var (
+	ErrAlreadyTracked = errors.New("tracker: already tracked")
+	ErrNoPresence     = errors.New("tracker: no such presence")
+	ErrInvalidTopic   = errors.New("tracker: invalid topic")
+	ErrInvalidUser    = errors.New("tracker: invalid user")
+	ErrMetaTooLarge   = errors.New("tracker: meta too large")
+	ErrClosed         = errors.New("tracker: closed")
+)
+
+// Tracker is one node's presence engine. All methods are safe for
+// concurrent use; none blocks on I/O.
+type Tracker struct {
+	cfg  Config
+	self crdt.Replica
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	state     *crdt.State
+	owners    map[Owner][]*crdt.Entry
+	topics    map[string]*topicState
+	presences int
+	subs      []*Subscription
+	pending   chan struct{}
+	left      bool
+
+	replicas   map[string]*replicaState
+	deadAt     map[string]time.Time
+	requested  map[string]time.Time
+	now        time.Time
+	lastDigest time.Time
+	stats      Stats
+}
+
+type replicaState struct {
+	replica   crdt.Replica
+	up        bool
+	downSince time.Time // zero until the first Tick after going down
+}
+
+// New returns a Tracker for cfg. It returns an error wrapping ErrConfig
+// when a field is invalid.
+func New(cfg Config) (*Tracker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Epoch == 0 {
+		cfg.Epoch = uint64(time.Now().UnixNano())
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	self := crdt.Replica{Name: cfg.Name, Epoch: cfg.Epoch}
+	return &Tracker{
+		cfg:       cfg,
+		self:      self,
+		log:       lg.With("node", cfg.Name),
+		state:     crdt.NewState(self, crdt.Options{LogMaxOps: cfg.LogMaxOps, LogMaxBytes: cfg.LogMaxBytes}),
+		owners:    make(map[Owner][]*crdt.Entry),
+		topics:    make(map[string]*topicState),
+		pending:   make(chan struct{}, 1),
+		replicas:  make(map[string]*replicaState),
+		deadAt:    make(map[string]time.Time),
+		requested: make(map[string]time.Time),
+	}, nil
+}
+
+// Self returns this node's replica identity.
+func (t *Tracker) Self() crdt.Replica { return t.self }
+
+// Config returns the configuration the tracker runs with.
+func (t *Tracker) Config() Config { return t.cfg }
+
+func (t *Tracker) checkArgs(topic, user string, meta []byte) error {
+	switch {
+	case topic == "" || len(topic) > t.cfg.MaxTopicLen:
+		return fmt.Errorf("%w: length %d (1..%d bytes)", ErrInvalidTopic, len(topic), t.cfg.MaxTopicLen)
+	case len(user) > t.cfg.MaxUserLen:
+		return fmt.Errorf("%w: length %d (max %d bytes)", ErrInvalidUser, len(user), t.cfg.MaxUserLen)
+	case len(meta) > t.cfg.MaxMetaLen:
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrMetaTooLarge, len(meta), t.cfg.MaxMetaLen)
+	}
+	return nil
+}
+
+func find(es []*crdt.Entry, topic string) int {
+	for i, e := range es {
+		if e.Topic == topic {
+			return i
+		}
+	}
+	return -1
+}
+
+// Track records that owner is present in topic, as user (anonymous when
+// user is ""), and returns the presence's ref. It returns ErrAlreadyTracked
+// if owner is already in topic, ErrInvalidTopic, ErrInvalidUser or
+// ErrMetaTooLarge for bad arguments, and ErrClosed after Leave.
+func (t *Tracker) Track(owner Owner, topic, user string, meta []byte) (Ref, error) {
+	if err := t.checkArgs(topic, user, meta); err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.left {
+		return 0, ErrClosed
+	}
+	es := t.owners[owner]
+	if find(es, topic) >= 0 {
+		return 0, fmt.Errorf("%w: owner %d in %q", ErrAlreadyTracked, owner, topic)
+	}
+	e := t.state.Add(topic, user, uint64(owner), meta)
+	t.owners[owner] = append(es, e)
+	t.join(e)
+	t.signal()
+	return e.Ref, nil
+}
+
+// Update replaces the meta of owner's presence in topic, minting a new ref.
+// It returns ErrNoPresence if owner is not in topic.
+func (t *Tracker) Update(owner Owner, topic string, meta []byte) (Ref, error) {
+	if len(meta) > t.cfg.MaxMetaLen {
+		return 0, fmt.Errorf("%w: %d bytes (max %d)", ErrMetaTooLarge, len(meta), t.cfg.MaxMetaLen)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.left {
+		return 0, ErrClosed
+	}
+	es := t.owners[owner]
+	i := find(es, topic)
+	if i < 0 {
+		return 0, fmt.Errorf("%w: owner %d in %q", ErrNoPresence, owner, topic)
+	}
+	old := es[i]
+	t.state.Remove(old.Ref)
+	e := t.state.Add(old.Topic, old.User, old.Conn, meta)
+	es[i] = e
+	t.leave(old)
+	t.join(e)
+	t.signal()
+	return e.Ref, nil
+}
+
+// Untrack removes owner's presence in topic. It returns ErrNoPresence if
+// there is none.
+func (t *Tracker) Untrack(owner Owner, topic string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	es := t.owners[owner]
+	i := find(es, topic)
+	if i < 0 {
+		return fmt.Errorf("%w: owner %d in %q", ErrNoPresence, owner, topic)
+	}
+	t.removeLocal(es[i])
+	es = slices.Delete(es, i, i+1)
+	if len(es) == 0 {
+		delete(t.owners, owner)
+	} else {
+		t.owners[owner] = es
+	}
+	t.signal()
+	return nil
+}
+
+// UntrackOwner removes every presence of owner (a closed connection) and
+// returns how many there were.
+func (t *Tracker) UntrackOwner(owner Owner) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	es := t.owners[owner]
+	for _, e := range es {
+		t.removeLocal(e)
+	}
+	delete(t.owners, owner)
+	if len(es) > 0 {
+		t.signal()
+	}
+	return len(es)
+}
+
+func (t *Tracker) removeLocal(e *crdt.Entry) {
+	if t.left {
+		// After our goodbye peers have dropped us; keep the local view
+		// consistent without emitting more operations.
+		t.leave(e)
+		return
+	}
+	t.state.Remove(e.Ref)
+	t.leave(e)
+}
+
+// signal wakes the transport: local operations wait for Tick.
+func (t *Tracker) signal() {
+	select {
+	case t.pending <- struct{}{}:
+	default:
+	}
+}
+
+// Pending returns a channel that receives a value when local operations
+// are waiting to be flushed by Tick. It never blocks the tracker.
+func (t *Tracker) Pending() <-chan struct{} { return t.pending }
+
+// Count returns the counts of topic in O(1).
+func (t *Tracker) Count(topic string) Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.topics[topic]
+	if ts == nil {
+		return Counts{}
+	}
+	return Counts{Viewers: ts.viewers, Users: len(ts.users), Connections: ts.conns}
+}
+
+// List returns the visible presences of topic, in no particular order.
+func (t *Tracker) List(topic string) []Presence {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.topics[topic]
+	if ts == nil {
+		return nil
+	}
+	out := make([]Presence, 0, len(ts.entries))
+	for e := range ts.entries {
+		out = append(out, Presence{Node: e.Owner(), Owner: Owner(e.Conn), Topic: e.Topic, User: e.User, Meta: e.Meta, Ref: e.Ref})
+	}
+	return out
+}
+
+// Topics returns the topics that have at least one visible presence.
+func (t *Tracker) Topics() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.topics))
+	for k := range t.topics {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
