@@ -375,10 +375,7 @@ func (n *Net) route(nd *Node, outs []tracker.Outbound) {
 		if err != nil {
 			panic(fmt.Sprintf("simnet: marshal: %v", err)) // our own messages always encode
 		}
-		var peers []string
-		for _, name := range n.upPeers(nd) {
-			peers = append(peers, name)
-		}
+		peers := n.upPeers(nd)
 		switch o.Target {
 		case tracker.ToOne:
 			peers = []string{o.To.Name}
