@@ -238,6 +238,9 @@ func (t *Tracker) ReplicaUp(r crdt.Replica) []Outbound {
 func (t *Tracker) ReplicaDown(r crdt.Replica) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if r.Name == t.self.Name {
+		return // membership reporting this node itself: ignore
+	}
 	rs := t.replicas[r.Name]
 	if rs != nil && rs.replica.Epoch > r.Epoch {
 		return
@@ -263,7 +266,7 @@ func (t *Tracker) ReplicaLeft(r crdt.Replica) {
 
 func (t *Tracker) dropLocked(r crdt.Replica) {
 	if r.Name == t.self.Name {
-		return
+		return // never drop ourselves
 	}
 	if rs := t.replicas[r.Name]; rs != nil && rs.replica.Epoch <= r.Epoch {
 		delete(t.replicas, r.Name)

@@ -1,0 +1,69 @@
+// Package trackerprom exposes a tracker's Stats as Prometheus metrics.
+//
+// It lives apart from package tracker so that the engine itself imports no
+// metrics library. The collector reads tracker.Stats at scrape time; it
+// keeps no state and starts no goroutines.
+package trackerprom
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/headcount-io/headcount/tracker"
+)
+
+type metric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(tracker.Stats) float64
+}
+
+// Collector is a prometheus.Collector for one tracker.
+type Collector struct {
+	t       *tracker.Tracker
+	metrics []metric
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// New returns a collector for t. Register it once per registry.
+func New(t *tracker.Tracker) *Collector {
+	g := func(name, help string, f func(tracker.Stats) float64) metric {
+		return metric{prometheus.NewDesc("headcount_tracker_"+name, help, nil, nil), prometheus.GaugeValue, f}
+	}
+	c := func(name, help string, f func(tracker.Stats) uint64) metric {
+		return metric{prometheus.NewDesc("headcount_tracker_"+name+"_total", help, nil, nil), prometheus.CounterValue,
+			func(s tracker.Stats) float64 { return float64(f(s)) }}
+	}
+	return &Collector{t: t, metrics: []metric{
+		g("presences", "Visible presences on this node, from every replica seen as up.", func(s tracker.Stats) float64 { return float64(s.Presences) }),
+		g("topics", "Topics with at least one visible presence.", func(s tracker.Stats) float64 { return float64(s.Topics) }),
+		g("replicas", "Remote replicas known, up or down.", func(s tracker.Stats) float64 { return float64(s.Replicas) }),
+		g("replicas_down", "Remote replicas seen as down (hidden, not yet dropped).", func(s tracker.Stats) float64 { return float64(s.Down) }),
+		g("dead_incarnations", "Dropped incarnations remembered to ignore their late messages.", func(s tracker.Stats) float64 { return float64(s.Dead) }),
+		c("deltas_sent", "Local deltas flushed to peers.", func(s tracker.Stats) uint64 { return s.DeltasSent }),
+		c("deltas_applied", "Remote deltas or snapshots that brought news.", func(s tracker.Stats) uint64 { return s.DeltasApplied }),
+		c("gaps", "Remote deltas that arrived ahead of a gap.", func(s tracker.Stats) uint64 { return s.Gaps }),
+		c("stale", "Remote deltas or snapshots already known.", func(s tracker.Stats) uint64 { return s.Stale }),
+		c("ignored", "Messages about dead, superseded or local replicas.", func(s tracker.Stats) uint64 { return s.Ignored }),
+		c("invalid", "Messages rejected as malformed.", func(s tracker.Stats) uint64 { return s.Invalid }),
+		c("requests", "Catch-up requests sent.", func(s tracker.Stats) uint64 { return s.Requests }),
+		c("snapshots_sent", "Snapshots sent in answer to catch-up requests.", func(s tracker.Stats) uint64 { return s.SnapshotsSent }),
+		c("snapshots_applied", "Snapshots that replaced a partition.", func(s tracker.Stats) uint64 { return s.SnapshotsApplied }),
+		c("permdowns", "Replicas dropped after the permdown period.", func(s tracker.Stats) uint64 { return s.Permdowns }),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.t.Stats()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
+	}
+}
