@@ -154,3 +154,45 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// A node's own fresh delta implies its owner (the sender) and its start
+// (To minus the number of ops): a one-op delta is ~20 bytes smaller.
+func TestDeltaImpliedOwnerAndFrom(t *testing.T) {
+	e := &Entry{Ref: 8, Topic: "video:42", Conn: 7}
+	rA := Replica{Name: "hc-node-1", Epoch: 1 << 60}
+	own := &Delta{Owner: rA, From: 7, To: 8, Ops: []Op{{Ref: 8, Entry: e}}}
+	relayed := &Delta{Owner: rA, From: 5, To: 8, Ops: []Op{{Ref: 8, Entry: e}}}
+	rB := Replica{Name: "hc-node-2", Epoch: 1 << 60}
+	bOwn, err := Marshal(rA, own)
+	require.NoError(t, err)
+	bRelayed, err := Marshal(rB, relayed)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(bOwn)+17, len(bRelayed), "owner and start implied")
+	for _, c := range []struct {
+		from Replica
+		b    []byte
+		want *Delta
+	}{{rA, bOwn, own}, {rB, bRelayed, relayed}} {
+		from, m, err := Unmarshal(c.b)
+		require.NoError(t, err)
+		require.Equal(t, c.from, from)
+		d := m.(*Delta)
+		require.Equal(t, c.want.Owner, d.Owner)
+		require.Equal(t, c.want.From, d.From)
+		require.Equal(t, c.want.To, d.To)
+	}
+	// An implied start must not underflow.
+	bad := append([]byte{}, bOwn...)
+	_, _, err = Unmarshal(mutateTo(t, bad))
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// mutateTo rewrites a one-op own delta so that To (8) is smaller than the
+// number of ops would need: To = 0.
+func mutateTo(t *testing.T, b []byte) []byte {
+	t.Helper()
+	i := bytes.Index(b, []byte{0xc0, 0xc0, 0xc0, 0x08})
+	require.GreaterOrEqual(t, i, 0)
+	b[i+3] = 0x00
+	return b
+}
