@@ -226,3 +226,24 @@ func TestDigestAndBehind(t *testing.T) {
 	_, behind := c.Behind(DigestItem{Owner: rA, Seq: 1})
 	require.False(t, behind)
 }
+
+// A snapshot of the local partition answered while an update (remove +
+// add) is still buffered shows the partition as of the last flush: the old
+// entry, not neither.
+func TestLocalSnapshotWithBufferedUpdate(t *testing.T) {
+	a := NewState(rA, Options{LogMaxOps: 1})
+	old := a.Add("t", "u", 1, nil)
+	a.Add("t", "", 2, nil)
+	a.Flush(0) // the log keeps only the last op: a request since 0 needs a snapshot
+	a.Remove(old.Ref)
+	a.Add("t", "u", 1, []byte("new"))
+	msgs := a.Since(rA, 0, 0)
+	require.Len(t, msgs, 1)
+	sn := msgs[0].(*Snapshot)
+	require.Equal(t, Seq(2), sn.Seq)
+	refs := map[Seq]bool{}
+	for _, e := range sn.Entries {
+		refs[e.Ref] = true
+	}
+	require.Equal(t, map[Seq]bool{1: true, 2: true}, refs)
+}

@@ -3,6 +3,7 @@ package tracker_test
 import (
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,10 +12,32 @@ import (
 )
 
 // Benchmarks of one node's engine. Each keeps its memory bounded: a tracker
-// is rebuilt (timer stopped) every benchBatch operations. Results and the
+// is rebuilt every benchBatch operations, and the old one collected, with
+// the timer stopped. Results and the
 // commands that produced them: docs/bench/core.md.
 
 const benchBatch = 100_000
+
+// cpuMeter adds up the process's CPU time (user + system, all threads, the
+// GC's included) over the timed parts of a benchmark. On a shared machine
+// it shows the cost of an op when wall-clock ns/op mostly shows the load
+// of other processes.
+type cpuMeter struct{ total, since time.Duration }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (m *cpuMeter) start() { m.since = cpuTime() }
+func (m *cpuMeter) stop()  { m.total += cpuTime() - m.since }
+
+func (m *cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(m.total.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
 
 func benchTracker(b *testing.B, name string) *tracker.Tracker {
 	b.Helper()
@@ -36,8 +59,7 @@ func benchTopics(n int) []string {
 	return out
 }
 
-// benchUsers returns n user ids; presence i is anonymous when i is even and
-// logged in as users[i/2 % n] otherwise (a 50/50 mix).
+// benchUsers returns n realistic user ids ("user-0123456").
 func benchUsers(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -46,6 +68,8 @@ func benchUsers(n int) []string {
 	return out
 }
 
+// benchUser is presence i's user in a 50/50 mix: anonymous when i is even,
+// users[i/2 % len(users)] otherwise.
 func benchUser(users []string, i int) string {
 	if i%2 == 0 {
 		return ""
@@ -75,11 +99,16 @@ func BenchmarkTrack(b *testing.B) {
 			now := epochT0
 			wire := 0
 			n := 0
+			var cpu cpuMeter
+			cpu.start()
 			for i := 0; i < b.N; i++ {
 				if n == benchBatch {
 					b.StopTimer()
+					cpu.stop()
 					tr = benchTracker(b, "a")
 					n = 0
+					runtime.GC() // collect the old tracker outside the timed part
+					cpu.start()
 					b.StartTimer()
 				}
 				if _, err := tr.Track(tracker.Owner(n), topics[n%len(topics)], benchUser(users, n), nil); err != nil {
@@ -99,6 +128,8 @@ func BenchmarkTrack(b *testing.B) {
 					}
 				}
 			}
+			cpu.stop()
+			cpu.report(b)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tracks/s")
 			if v.encode {
 				b.ReportMetric(float64(wire)/float64(b.N), "wire-B/track")
@@ -127,6 +158,7 @@ func BenchmarkUntrack(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			b.ReportAllocs()
 			now := epochT0
+			var cpu cpuMeter
 			for done := 0; done < b.N; {
 				b.StopTimer()
 				tr := benchTracker(b, "a")
@@ -138,6 +170,8 @@ func BenchmarkUntrack(b *testing.B) {
 				now = now.Add(time.Millisecond)
 				tr.Tick(now)
 				chunk := min(b.N-done, benchBatch)
+				runtime.GC() // collect the previous batch outside the timed part
+				cpu.start()
 				b.StartTimer()
 				for i := range chunk {
 					if v.owner {
@@ -152,8 +186,11 @@ func BenchmarkUntrack(b *testing.B) {
 						tr.Tick(now)
 					}
 				}
+				b.StopTimer()
+				cpu.stop()
 				done += chunk
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "untracks/s")
 		})
 	}
@@ -256,4 +293,42 @@ func replicatedHeap(b *testing.B, total int, topics []string, user func(int) str
 	}
 	runtime.KeepAlive(rx)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(total)
+}
+
+// BenchmarkMemoryPerLocalPresence measures the heap the owner node spends
+// per presence it tracks itself (1M presences over 1,000 topics, 50/50
+// anonymous/users, flushed by Tick every 4,096 tracks). There is no target;
+// it shows what a node hosting the connections pays on top of the
+// replicated entry. Run with -benchtime=1x.
+func BenchmarkMemoryPerLocalPresence(b *testing.B) {
+	const total = 1_000_000
+	topics := benchTopics(1000)
+	users := benchUsers(250_000)
+	var perPresence float64
+	for it := 0; it < b.N; it++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tr := benchTracker(b, "hc-node-1")
+		now := epochT0
+		for i := range total {
+			if _, err := tr.Track(tracker.Owner(1_000_000+i), topics[i%len(topics)], benchUser(users, i), nil); err != nil {
+				b.Fatal(err)
+			}
+			if (i+1)%4096 == 0 {
+				now = now.Add(time.Millisecond)
+				tr.Tick(now)
+			}
+		}
+		tr.Tick(now.Add(time.Millisecond))
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if st := tr.Stats(); st.Presences != total {
+			b.Fatalf("tracker holds %d presences, want %d", st.Presences, total)
+		}
+		runtime.KeepAlive(tr)
+		perPresence = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / total
+	}
+	b.ReportMetric(perPresence, "B/presence")
+	b.ReportMetric(total, "presences")
 }

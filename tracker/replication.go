@@ -129,7 +129,9 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 
 // Handle applies a message received from peer from and returns the replies
 // to send. Malformed messages are counted and dropped; they never change
-// the state.
+// the state. Handle takes ownership of m: its entries become part of this
+// tracker's state, so m must be a copy decoded for this tracker (as
+// crdt.Unmarshal returns), never a message another tracker returned.
 func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 	t.mu.Lock()
 	defer t.mu.Unlock()

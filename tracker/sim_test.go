@@ -41,7 +41,9 @@ func runSchedule(seed uint64) (string, error) {
 	// Small logs and deltas force snapshots and merged relays.
 	_ = rng
 	var trace []string
-	logf := func(f string, a ...any) { trace = append(trace, fmt.Sprintf("%v ", net.Now().Sub(time.Unix(1_000_000, 0)))+fmt.Sprintf(f, a...)) }
+	logf := func(f string, a ...any) {
+		trace = append(trace, fmt.Sprintf("%v ", net.Now().Sub(time.Unix(1_000_000, 0)))+fmt.Sprintf(f, a...))
+	}
 	alive := func() []int {
 		var out []int
 		for i, nd := range net.Nodes() {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,6 +121,13 @@ func (r *tinyRouter) deliver() {
 		from, m, err := crdt.Unmarshal(env.data)
 		require.NoError(r.t, err)
 		require.Equal(r.t, env.from, from)
+		// A node never sends a peer that peer's own entries.
+		switch m := m.(type) {
+		case *crdt.Delta:
+			require.NotEqual(r.t, dst.Self(), m.Owner, "%s sent %s its own delta", from, dst.Self())
+		case *crdt.Snapshot:
+			require.NotEqual(r.t, dst.Self(), m.Owner, "%s sent %s its own snapshot", from, dst.Self())
+		}
 		r.send(dst, dst.Handle(from, m))
 	}
 }
@@ -474,11 +482,13 @@ func TestSlowSubscriberNeverBlocksTrack(t *testing.T) {
 	s := tr.Subscribe() // never read
 	defer s.Close()
 	done := make(chan struct{})
+	var trackErr error
 	go func() {
 		defer close(done)
 		for i := range 20_000 {
 			if _, err := tr.Track(tracker.Owner(i), fmt.Sprintf("t%d", i%100), "", nil); err != nil {
-				panic(err)
+				trackErr = err
+				return
 			}
 		}
 	}()
@@ -490,6 +500,7 @@ func TestSlowSubscriberNeverBlocksTrack(t *testing.T) {
 			return false
 		}
 	}, 60*time.Second, time.Millisecond)
+	require.NoError(t, trackErr)
 	require.Len(t, s.Topics(), 100, "the slow subscriber sees each changed topic once")
 }
 
@@ -508,6 +519,99 @@ func TestSubscribeSeesRemoteAndMembershipChanges(t *testing.T) {
 	require.True(t, woken(s))
 	require.Equal(t, []string{"remote"}, s.Topics())
 	require.Equal(t, tracker.Counts{}, b.Count("remote"))
+}
+
+func TestConcurrentUse(t *testing.T) {
+	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
+	b.ReplicaUp(a.Self())
+	sub := a.Subscribe()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { // a subscriber that keeps up
+		defer readers.Done()
+		for {
+			select {
+			case <-sub.C():
+				for _, topic := range sub.Topics() {
+					a.Count(topic)
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	go func() { // a transport: ticks a and hands its output to b
+		defer readers.Done()
+		now := epochT0
+		for {
+			select {
+			case <-a.Pending():
+			case <-stop:
+				return
+			}
+			now = now.Add(time.Millisecond)
+			for _, o := range a.Tick(now) {
+				// Over the wire: Handle takes ownership of a message's
+				// entries, so a's own message must not be handed over.
+				buf, err := crdt.Marshal(a.Self(), o.Msg)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				from, m, err := crdt.Unmarshal(buf)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b.Handle(from, m)
+			}
+			b.List("t0")
+			b.Stats()
+		}
+	}()
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range 500 {
+				o := tracker.Owner(w*1000 + i)
+				topic := fmt.Sprintf("t%d", i%5)
+				if _, err := a.Track(o, topic, fmt.Sprintf("u%d", i%7), nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 0 {
+					if _, err := a.Update(o, topic, []byte("m")); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if i%3 == 0 {
+					a.UntrackOwner(o)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	// Let the transport flush what is left, then stop the readers.
+	require.Eventually(t, func() bool {
+		return b.Stats().Presences == a.Stats().Presences && len(a.Pending()) == 0
+	}, 60*time.Second, time.Millisecond)
+	close(stop)
+	readers.Wait()
+	sub.Close()
+
+	want := 4 * (500 - 167) // owners i with i%3 == 0 untracked themselves
+	require.Equal(t, want, a.Stats().Presences)
+	total := 0
+	for i := range 5 {
+		ca := a.Count(fmt.Sprintf("t%d", i))
+		require.Equal(t, ca, b.Count(fmt.Sprintf("t%d", i)))
+		total += ca.Connections
+	}
+	require.Equal(t, want, total)
 }
 
 // ---- replication ----
@@ -950,6 +1054,55 @@ func TestGapInDeltasIsRepaired(t *testing.T) {
 	require.Equal(t, counts(2, 0, 2), b.Count("x"), "the gap was asked for and filled at once")
 	require.Positive(t, b.Stats().Gaps)
 	require.Positive(t, b.Stats().Requests)
+}
+
+func TestDuplicatedAndReorderedDeltas(t *testing.T) {
+	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
+	r := newRouter(t, a, b)
+	r.meshUp()
+	r.tick(time.Millisecond)
+	delta := func(now time.Time) crdt.Message {
+		for _, o := range a.Tick(now) {
+			if d, ok := o.Msg.(*crdt.Delta); ok {
+				return d
+			}
+		}
+		t.Fatal("no delta")
+		return nil
+	}
+	track(t, a, 1, "x", "")
+	track(t, a, 2, "x", "alice")
+	d1 := delta(r.now.Add(time.Millisecond))
+	require.NoError(t, a.Untrack(1, "x"))
+	track(t, a, 3, "x", "bob")
+	d2 := delta(r.now.Add(2 * time.Millisecond))
+	wire := func(m crdt.Message) crdt.Message {
+		buf, err := crdt.Marshal(a.Self(), m)
+		require.NoError(t, err)
+		_, out, err := crdt.Unmarshal(buf)
+		require.NoError(t, err)
+		return out
+	}
+
+	// The second delta first: kept aside, not applied as deletes.
+	outs := b.Handle(a.Self(), wire(d2))
+	require.Len(t, outs, 1, "the gap is asked for")
+	req, ok := outs[0].Msg.(*crdt.Request)
+	require.True(t, ok)
+	require.Equal(t, crdt.Request{Owner: a.Self(), Since: 0}, *req)
+	require.Equal(t, tracker.Counts{}, b.Count("x"))
+	require.Equal(t, uint64(1), b.Stats().Gaps)
+
+	// The first one fills the gap and the kept delta follows.
+	b.Handle(a.Self(), wire(d1))
+	require.Equal(t, counts(0, 2, 2), b.Count("x"))
+
+	// Duplicates change nothing.
+	b.Handle(a.Self(), wire(d1))
+	b.Handle(a.Self(), wire(d2))
+	require.Equal(t, counts(0, 2, 2), b.Count("x"))
+	require.Equal(t, uint64(2), b.Stats().Stale)
+	require.Zero(t, b.Stats().Invalid)
 }
 
 func TestMalformedMessagesCountedAndIgnored(t *testing.T) {
