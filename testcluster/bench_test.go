@@ -1,0 +1,414 @@
+package testcluster_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/headcount-io/headcount/crdt"
+	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/testcluster"
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// Benchmarks run with the production profiles (gossip.DefaultConfig and tracker.DefaultConfig)
+// unless their name says otherwise. Commands and results: docs/bench/gossip.md.
+
+func benchCluster(b *testing.B, nodes int, loopback bool, gossipCfg func() gossip.Config) *testcluster.Cluster {
+	b.Helper()
+	c, err := testcluster.New(testcluster.Options{
+		Nodes:    nodes,
+		Loopback: loopback,
+		Gossip:   func(int) gossip.Config { return gossipCfg() },
+		Tracker:  func(int) tracker.Config { return tracker.DefaultConfig() },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	waitConverged(b, c, time.Minute)
+	return c
+}
+
+func waitConverged(b testing.TB, c *testcluster.Cluster, d time.Duration) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := c.WaitConverged(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// waitMembers waits until every running node sees every running node alive.
+func waitMembers(b testing.TB, c *testcluster.Cluster, d time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		live := c.Live()
+		ok := true
+		for _, n := range live {
+			if len(n.Gossip().Members()) != len(live) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("membership did not converge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func percentile(ds []time.Duration, p float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p * float64(len(s)-1))
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// BenchmarkTrackVisibleEverywhere measures, for one track on node 0, the time until every node's
+// count of the topic includes it. Tracks are isolated (a pause of one broadcast interval between
+// them, not timed), as single user actions are.
+func BenchmarkTrackVisibleEverywhere(b *testing.B) {
+	for _, loopback := range []bool{false, true} {
+		for _, nodes := range []int{3, 5, 9} {
+			name := fmt.Sprintf("mem/nodes=%d", nodes)
+			if loopback {
+				name = fmt.Sprintf("loopback/nodes=%d", nodes)
+			}
+			b.Run(name, func(b *testing.B) {
+				c := benchCluster(b, nodes, loopback, gossip.DefaultConfig)
+				waitMembers(b, c, time.Minute)
+				subs := make([]*tracker.Subscription, nodes)
+				for i, n := range c.Nodes() {
+					subs[i] = n.Tracker().Subscribe()
+					defer subs[i].Close()
+				}
+				lat := make([]time.Duration, 0, b.N)
+				b.ResetTimer()
+				for k := 0; k < b.N; k++ {
+					topic := fmt.Sprintf("lat-%d", k)
+					start := time.Now()
+					if _, err := c.Node(0).Track(topic, ""); err != nil {
+						b.Fatal(err)
+					}
+					for i, n := range c.Nodes() {
+						tr := n.Tracker()
+						for tr.Count(topic).Viewers != 1 {
+							select {
+							case <-subs[i].C():
+								subs[i].Topics()
+							case <-time.After(10 * time.Second):
+								b.Fatalf("node %d never saw %s", i, topic)
+							}
+						}
+					}
+					lat = append(lat, time.Since(start))
+					b.StopTimer()
+					time.Sleep(10 * time.Millisecond)
+					b.StartTimer()
+				}
+				b.ReportMetric(percentile(lat, 0.50), "p50-ms")
+				b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkBurst100k tracks 100,000 presences on node 0 of 5 as fast as possible and measures
+// the time from the first track until every node counts all of them; it also reports how many
+// healthy nodes were declared failed meanwhile (must be 0).
+func BenchmarkBurst100k(b *testing.B) {
+	const total = 100_000
+	for _, topics := range []int{1, 1000} {
+		for _, loopback := range []bool{false, true} {
+			name := fmt.Sprintf("mem/topics=%d", topics)
+			if loopback {
+				name = fmt.Sprintf("loopback/topics=%d", topics)
+			}
+			b.Run(name, func(b *testing.B) {
+				var sum, last time.Duration
+				var failed uint64
+				for k := 0; k < b.N; k++ {
+					b.StopTimer()
+					c := benchCluster(b, 5, loopback, gossip.DefaultConfig)
+					waitMembers(b, c, time.Minute)
+					names := make([]string, topics)
+					for i := range names {
+						names[i] = fmt.Sprintf("burst-%d", i)
+					}
+					b.StartTimer()
+					start := time.Now()
+					tr := c.Node(0).Tracker()
+					for i := 0; i < total; i++ {
+						if _, err := tr.Track(tracker.Owner(i+1), names[i%topics], "", nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					last = time.Since(start)
+					for _, n := range c.Nodes() {
+						for n.Tracker().Stats().Presences != total {
+							time.Sleep(time.Millisecond)
+						}
+					}
+					sum += time.Since(start)
+					b.StopTimer()
+					for _, n := range c.Nodes() {
+						failed += n.Gossip().Stats().Failed
+					}
+					_ = c.Close()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(sum.Milliseconds())/float64(b.N), "ms-to-converge")
+				b.ReportMetric(float64(last.Milliseconds()), "ms-local-tracks")
+				b.ReportMetric(float64(failed), "false-downs")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+func sentBytes(c *testcluster.Cluster, i int) uint64 {
+	s := c.Node(i).Gossip().Stats()
+	return s.PacketBytesSent + s.StreamBytesSent
+}
+
+// encodedEntry is the average encoded size of one presence like those of the workload, in a
+// snapshot of ops of them: the yardstick for wire cost per replicated op.
+func encodedEntry(b *testing.B, owner crdt.Replica, ops int) float64 {
+	empty, err := crdt.Marshal(owner, &crdt.Snapshot{Owner: owner, Seq: uint64(ops)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := &crdt.Snapshot{Owner: owner, Seq: uint64(ops)}
+	for i := 0; i < ops; i++ {
+		snap.Entries = append(snap.Entries, &crdt.Entry{Ref: uint64(i + 1), Topic: fmt.Sprintf("room-%d", i%50),
+			User: fmt.Sprintf("user-%d", i), Conn: uint64(i + 1)})
+	}
+	full, err := crdt.Marshal(owner, snap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(len(full)-len(empty)) / float64(ops)
+}
+
+// BenchmarkWireBytesPerOp measures the bytes node 0 sends (its frames, excluding memberlist
+// headers) per replicated track per receiving peer, in a 5-node cluster: "isolated" tracks (one
+// per broadcast interval) and a "burst" (batched).
+func BenchmarkWireBytesPerOp(b *testing.B) {
+	const peers = 4
+	for _, mode := range []string{"isolated", "burst"} {
+		b.Run(mode, func(b *testing.B) {
+			c := benchCluster(b, peers+1, false, gossip.DefaultConfig)
+			waitMembers(b, c, time.Minute)
+			ops := 200
+			if mode == "burst" {
+				ops = 20_000
+			}
+			tr := c.Node(0).Tracker()
+			var bytes, net0 uint64
+			b.ResetTimer()
+			for k := 0; k < b.N; k++ {
+				before := sentBytes(c, 0)
+				netBefore := c.Network().Stats()
+				for i := 0; i < ops; i++ {
+					topic := fmt.Sprintf("room-%d", i%50)
+					if _, err := tr.Track(tracker.Owner(k*ops+i+1), topic, fmt.Sprintf("user-%d", i), nil); err != nil {
+						b.Fatal(err)
+					}
+					if mode == "isolated" {
+						time.Sleep(6 * time.Millisecond)
+					}
+				}
+				waitConverged(b, c, time.Minute)
+				bytes += sentBytes(c, 0) - before
+				netAfter := c.Network().Stats()
+				net0 += (netAfter.PacketBytes + netAfter.StreamBytes) - (netBefore.PacketBytes + netBefore.StreamBytes)
+			}
+			perOp := float64(bytes) / float64(b.N*ops*peers)
+			b.ReportMetric(perOp, "frame-B/op/peer")
+			b.ReportMetric(encodedEntry(b, tr.Self(), ops), "entry-B")
+			b.ReportMetric(float64(net0)/float64(b.N*ops*peers), "all-nodes-wire-B/op/peer")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// timeUntilGone returns how long it takes from start until no node but the victim counts any
+// presence in topics.
+func timeUntilGone(b *testing.B, c *testcluster.Cluster, victim int, topics []string, start time.Time) time.Duration {
+	b.Helper()
+	deadline := start.Add(time.Minute)
+	for {
+		gone := true
+		for _, n := range c.Nodes() {
+			if n.Index() == victim {
+				continue
+			}
+			for _, tp := range topics {
+				if n.Tracker().Count(tp).Connections != 0 {
+					gone = false
+				}
+			}
+		}
+		if gone {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("presences of the stopped node never disappeared")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// trackOn tracks 100 presences on node i in 10 fresh topics and returns the topics.
+func trackOn(b *testing.B, c *testcluster.Cluster, i int, prefix string) []string {
+	b.Helper()
+	topics := make([]string, 10)
+	for k := range topics {
+		topics[k] = fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), k)
+	}
+	for k := 0; k < 100; k++ {
+		if _, err := c.Node(i).Track(topics[k%10], ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitConverged(b, c, time.Minute)
+	return topics
+}
+
+// BenchmarkCrashCleanup measures, in a 5-node in-memory cluster, the time from a crash (Kill)
+// until no running node counts the crashed node's presences, for each profile.
+func BenchmarkCrashCleanup(b *testing.B) {
+	profiles := []struct {
+		name string
+		cfg  func() gossip.Config
+	}{{"LAN", gossip.DefaultConfig}, {"Local", gossip.LocalConfig}, {"Test", gossip.TestConfig}}
+	for _, p := range profiles {
+		b.Run(p.name, func(b *testing.B) {
+			c := benchCluster(b, 5, false, p.cfg)
+			var ds []time.Duration
+			for k := 0; k < b.N; k++ {
+				waitMembers(b, c, time.Minute)
+				topics := trackOn(b, c, 4, "crash")
+				start := time.Now()
+				if err := c.Kill(4); err != nil {
+					b.Fatal(err)
+				}
+				ds = append(ds, timeUntilGone(b, c, 4, topics, start))
+				if err := c.Restart(4); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(percentile(ds, 0.5), "p50-ms")
+			b.ReportMetric(percentile(ds, 1), "max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkGracefulLeave measures the time from Stop (goodbye + leave) of one node of 5 until no
+// running node counts its presences.
+func BenchmarkGracefulLeave(b *testing.B) {
+	for _, loopback := range []bool{false, true} {
+		name := "mem"
+		if loopback {
+			name = "loopback"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := benchCluster(b, 5, loopback, gossip.DefaultConfig)
+			var ds []time.Duration
+			for k := 0; k < b.N; k++ {
+				waitMembers(b, c, time.Minute)
+				topics := trackOn(b, c, 4, "leave")
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				// Stop returns after memberlist's leave; the counts may be right earlier.
+				done := make(chan error, 1)
+				go func() { done <- c.Stop(ctx, 4) }()
+				ds = append(ds, timeUntilGone(b, c, 4, topics, start))
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+				if err := c.Restart(4); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(percentile(ds, 0.5), "p50-ms")
+			b.ReportMetric(percentile(ds, 1), "max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkIdleTraffic measures the bytes per second and per node on the in-memory network
+// (everything: memberlist probes and gossip, our digests) of an idle 5-node cluster, with no
+// presences and with 100k presences held by node 0. Idle traffic must not grow with presences.
+func BenchmarkIdleTraffic(b *testing.B) {
+	for _, presences := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("presences=%d", presences), func(b *testing.B) {
+			c := benchCluster(b, 5, false, gossip.DefaultConfig)
+			waitMembers(b, c, time.Minute)
+			tr := c.Node(0).Tracker()
+			for i := 0; i < presences; i++ {
+				if _, err := tr.Track(tracker.Owner(i+1), fmt.Sprintf("idle-%d", i%100), "", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, n := range c.Nodes() {
+				for n.Tracker().Stats().Presences != presences {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			time.Sleep(time.Second) // let catch-up traffic finish before the window
+			const window = 3 * time.Second
+			var wire, frames float64
+			b.ResetTimer()
+			for k := 0; k < b.N; k++ {
+				before := c.Network().Stats()
+				var f0 uint64
+				for i := range c.Nodes() {
+					f0 += sentBytes(c, i)
+				}
+				time.Sleep(window)
+				after := c.Network().Stats()
+				var f1 uint64
+				for i := range c.Nodes() {
+					f1 += sentBytes(c, i)
+				}
+				wire += float64(after.PacketBytes + after.StreamBytes - before.PacketBytes - before.StreamBytes)
+				frames += float64(f1 - f0)
+			}
+			secs := window.Seconds() * float64(b.N) * 5
+			b.ReportMetric(wire/secs, "wire-B/s/node")
+			// The naive baseline, computed (not run): every node pushes its full state to every
+			// peer once per second, here node 0's snapshot to 4 peers, averaged over 5 nodes.
+			b.ReportMetric(float64(4*snapshotBytes(b, tr))/5, "naive-1s-fullstate-B/s/node")
+			b.ReportMetric(frames/secs, "gossip-B/s/node")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// snapshotBytes is the encoded size of a snapshot of tr's own presences.
+func snapshotBytes(b *testing.B, tr *tracker.Tracker) int {
+	snap := &crdt.Snapshot{Owner: tr.Self(), Seq: 1}
+	for _, topic := range tr.Topics() {
+		for _, p := range tr.List(topic) {
+			if p.Node == tr.Self() {
+				snap.Entries = append(snap.Entries, &crdt.Entry{Ref: p.Ref, Topic: p.Topic, User: p.User, Conn: uint64(p.Owner), Meta: p.Meta})
+			}
+		}
+	}
+	buf, err := crdt.Marshal(tr.Self(), snap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(buf)
+}
