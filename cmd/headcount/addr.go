@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+)
+
+// hostPort is a parsed host:port flag value. An empty host means every
+// interface.
+type hostPort struct {
+	host string
+	port int
+}
+
+func (h hostPort) String() string { return net.JoinHostPort(h.host, strconv.Itoa(h.port)) }
+
+// unspecified reports whether h binds every interface (empty, 0.0.0.0 or ::).
+func (h hostPort) unspecified() bool {
+	if h.host == "" {
+		return true
+	}
+	ip := net.ParseIP(h.host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// parseHostPort parses the value of the flag called name, as host:port,
+// :port, or a bare port number.
+func parseHostPort(name, s string) (hostPort, error) {
+	if s == "" {
+		return hostPort{}, fmt.Errorf("--%s is empty, want host:port", name)
+	}
+	if _, err := strconv.Atoi(s); err == nil {
+		s = ":" + s
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		return hostPort{}, fmt.Errorf("--%s %q: want host:port", name, s)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return hostPort{}, fmt.Errorf("--%s %q: port must be a number from 0 to 65535", name, s)
+	}
+	return hostPort{host: host, port: port}, nil
+}
+
+// advertiseIP picks the address other nodes should use to reach a node bound
+// to every interface: the first private (RFC 1918 / RFC 4193) address of an
+// interface that is up, else its first other global unicast address.
+func advertiseIP() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	var fallback string
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || !ipn.IP.IsGlobalUnicast() {
+				continue
+			}
+			if ipn.IP.IsPrivate() {
+				return ipn.IP.String(), nil
+			}
+			if fallback == "" {
+				fallback = ipn.IP.String()
+			}
+		}
+	}
+	if fallback == "" {
+		return "", errors.New("no interface has a usable address; set --advertise")
+	}
+	return fallback, nil
+}
+
+// defaultNodeName is the host name, with -PORT appended when the gossip
+// port is not the default one, so several agents on one machine get
+// distinct names without --name.
+func defaultNodeName(bindPort int) string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "headcount"
+	}
+	if bindPort != defaultGossipPort {
+		h += "-" + strconv.Itoa(bindPort)
+	}
+	return h
+}

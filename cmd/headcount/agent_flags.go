@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/headcount-io/headcount/wsgateway"
+)
+
+const (
+	defaultGossipPort = 7946
+	defaultHTTPPort   = 4000
+)
+
+// agentFlags are the raw flags of 'headcount agent'. The names are part of
+// the front door contract (DESIGN.md): do not rename them.
+type agentFlags struct {
+	name            string
+	bind            string
+	advertise       string
+	join            listFlag
+	http            string
+	jwtSecretFile   string
+	gossipKeyFile   string
+	allowedOrigins  listFlag
+	profile         string
+	label           string
+	demoTokens      bool
+	pprof           string
+	shutdownTimeout time.Duration
+	maxConns        int
+	maxConnsPerIP   int
+	coalesceWindow  time.Duration
+	log             logFlags
+}
+
+func (a *agentFlags) register(fs *flagSet) {
+	fs.StringVar(&a.name, "name", "", "node name, unique in the cluster (default: the host name, plus -PORT when --bind's port is not 7946)")
+	fs.StringVar(&a.bind, "bind", "127.0.0.1:"+strconv.Itoa(defaultGossipPort), "gossip address to listen on, UDP and TCP (host:port; 0.0.0.0:7946 for every interface)")
+	fs.StringVar(&a.advertise, "advertise", "", "gossip address other nodes use to reach this one (default: --bind, or a private interface address when --bind is 0.0.0.0)")
+	fs.Var(&a.join, "join", "seed peer host:port to join (repeatable or comma-separated; a DNS name joins every address it resolves to); retried until one answers")
+	fs.StringVar(&a.http, "http", "127.0.0.1:"+strconv.Itoa(defaultHTTPPort), "HTTP address for WebSocket, HTTP API, metrics and demo page (host:port)")
+	fs.StringVar(&a.jwtSecretFile, "jwt-secret-file", "", "file holding the HS256 key of user tokens (surrounding whitespace trimmed); without it every client is anonymous")
+	fs.StringVar(&a.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip encryption keys, one per line, first one encrypts (make one with 'headcount keygen')")
+	fs.Var(&a.allowedOrigins, "allowed-origins", "browser origins allowed to open a WebSocket, e.g. https://example.com, or * for any (repeatable or comma-separated; default: only pages served by this node)")
+	fs.StringVar(&a.profile, "profile", "lan", "failure-detection timing: lan (data centre) or local (one machine, faster)")
+	fs.StringVar(&a.label, "label", "", "cluster label: nodes with different labels ignore each other")
+	fs.BoolVar(&a.demoTokens, "demo-tokens", false, "let the demo page mint a token for any user name (POST /v1/demo/token); NEVER in production")
+	fs.StringVar(&a.pprof, "pprof", "", "serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); off when empty")
+	fs.DurationVar(&a.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM/SIGINT, the longest to wait for a graceful stop")
+	gw := wsgateway.DefaultConfig()
+	fs.IntVar(&a.maxConns, "max-conns", gw.MaxConns, "WebSockets this node accepts at once (0 = no limit); more get HTTP 503")
+	fs.IntVar(&a.maxConnsPerIP, "max-conns-per-ip", gw.MaxConnsPerIP, "WebSockets one remote IP may hold (0 = no limit; set 0 behind a proxy or load balancer); more get HTTP 429")
+	fs.DurationVar(&a.coalesceWindow, "coalesce-window", gw.CoalesceWindow, "how long count changes are gathered into one presence_diff per topic")
+	a.log.register(fs)
+}
+
+// agentConfig is the validated form of agentFlags, with key files read.
+type agentConfig struct {
+	name           string
+	bind           hostPort
+	advertise      hostPort // host empty when it could not be chosen
+	join           []string
+	http           hostPort
+	jwtSecret      []byte
+	gossipKeys     [][]byte
+	gossipKeyFile  string // re-read on SIGHUP
+	allowedOrigins []string
+	profile        string
+	label          string
+	demoTokens     bool
+	pprof          string
+	shutdown       time.Duration
+	maxConns       int
+	maxConnsPerIP  int
+	coalesceWindow time.Duration
+}
+
+// resolve validates the flags and reads the key files. Its errors are one
+// line and name the flag at fault.
+func (a *agentFlags) resolve() (*agentConfig, error) {
+	c := &agentConfig{
+		join:           a.join.values,
+		allowedOrigins: a.allowedOrigins.values,
+		label:          a.label,
+		demoTokens:     a.demoTokens,
+		pprof:          a.pprof,
+		shutdown:       a.shutdownTimeout,
+		maxConns:       a.maxConns,
+		maxConnsPerIP:  a.maxConnsPerIP,
+		coalesceWindow: a.coalesceWindow,
+	}
+	var err error
+	if c.bind, err = parseHostPort("bind", a.bind); err != nil {
+		return nil, usageError{err}
+	}
+	if c.bind.unspecified() {
+		c.bind.host = "0.0.0.0"
+	}
+	if c.http, err = parseHostPort("http", a.http); err != nil {
+		return nil, usageError{err}
+	}
+	for _, j := range c.join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			// A seed without a port uses the gossip port, as memberlist does.
+			if _, _, err2 := net.SplitHostPort(net.JoinHostPort(j, "1")); err2 != nil {
+				return nil, usagef("--join %q: want host:port or host", j)
+			}
+		}
+	}
+	switch a.profile {
+	case "lan", "local":
+		c.profile = a.profile
+	default:
+		return nil, usagef("--profile %q: want lan or local", a.profile)
+	}
+	if a.shutdownTimeout <= 0 {
+		return nil, usagef("--shutdown-timeout must be positive, got %s", a.shutdownTimeout)
+	}
+	if a.maxConns < 0 || a.maxConnsPerIP < 0 {
+		return nil, usagef("--max-conns and --max-conns-per-ip must be 0 (no limit) or more")
+	}
+	if a.coalesceWindow <= 0 {
+		return nil, usagef("--coalesce-window must be positive, got %s", a.coalesceWindow)
+	}
+	if a.pprof != "" {
+		if _, err := parseHostPort("pprof", a.pprof); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if err := c.resolveAdvertise(a.advertise); err != nil {
+		return nil, err
+	}
+	c.name = a.name
+	if c.name == "" {
+		c.name = defaultNodeName(c.bind.port)
+	}
+	if a.jwtSecretFile != "" {
+		if c.jwtSecret, err = loadJWTSecret(a.jwtSecretFile); err != nil {
+			return nil, err
+		}
+	}
+	c.gossipKeyFile = a.gossipKeyFile
+	if a.gossipKeyFile != "" {
+		if c.gossipKeys, err = loadGossipKeys(a.gossipKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// resolveAdvertise sets c.advertise from --advertise (an IP or a host name
+// resolved now, with an optional port), or from --bind, picking an
+// interface address when --bind is unspecified.
+func (c *agentConfig) resolveAdvertise(flagValue string) error {
+	c.advertise = c.bind
+	if flagValue == "" {
+		if c.bind.unspecified() {
+			ip, err := advertiseIP()
+			if err != nil {
+				return fmt.Errorf("--bind %s: %w", c.bind, err)
+			}
+			c.advertise.host = ip
+		}
+		return nil
+	}
+	host, port := flagValue, c.bind.port
+	if h, p, err := net.SplitHostPort(flagValue); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return usagef("--advertise %q: port must be a number from 1 to 65535", flagValue)
+		}
+		host, port = h, n
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		addrs, err := net.LookupIP(host)
+		if err != nil || len(addrs) == 0 {
+			return fmt.Errorf("--advertise %q: cannot resolve host: %v", flagValue, err)
+		}
+		ip = addrs[0]
+	}
+	if ip.IsUnspecified() {
+		return usagef("--advertise %q: must be an address other nodes can reach, not every interface", flagValue)
+	}
+	c.advertise = hostPort{host: ip.String(), port: port}
+	return nil
+}
+
+// httpAdvertise is the HTTP address put in this node's gossip metadata
+// (shown by /v1/members): the listener's address, with the gossip advertise
+// host when the listener binds every interface.
+func (c *agentConfig) httpAdvertise(listen net.Addr) string {
+	host, port, err := net.SplitHostPort(listen.String())
+	if err != nil {
+		return listen.String()
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsUnspecified()) || host == "" {
+		host = c.advertise.host
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvName(t *testing.T) {
+	for flag, want := range map[string]string{
+		"jwt-secret-file": "HEADCOUNT_JWT_SECRET_FILE",
+		"join":            "HEADCOUNT_JOIN",
+		"allowed-origins": "HEADCOUNT_ALLOWED_ORIGINS",
+	} {
+		if got := envName(flag); got != want {
+			t.Errorf("envName(%q) = %q, want %q", flag, got, want)
+		}
+	}
+}
+
+// parseAgent parses agent flags from args and environ without resolving them.
+func parseAgent(t *testing.T, environ map[string]string, args ...string) (*agentFlags, error) {
+	t.Helper()
+	var a agentFlags
+	e := &env{lookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok }}
+	fs := newFlagSet(e, "agent")
+	a.register(fs)
+	return &a, fs.parse(args)
+}
+
+func TestFlagPrecedence(t *testing.T) {
+	// default
+	a, err := parseAgent(t, nil)
+	if err != nil || a.http != "127.0.0.1:4000" {
+		t.Fatalf("default http = %q, %v", a.http, err)
+	}
+	// environment over default
+	a, err = parseAgent(t, map[string]string{"HEADCOUNT_HTTP": "127.0.0.1:5000", "HEADCOUNT_NAME": "n-env"})
+	if err != nil || a.http != "127.0.0.1:5000" || a.name != "n-env" {
+		t.Fatalf("env: http %q name %q, %v", a.http, a.name, err)
+	}
+	// command line over environment
+	a, err = parseAgent(t, map[string]string{"HEADCOUNT_HTTP": "127.0.0.1:5000"}, "--http", "127.0.0.1:6000")
+	if err != nil || a.http != "127.0.0.1:6000" {
+		t.Fatalf("flag: http %q, %v", a.http, err)
+	}
+}
+
+func TestEveryAgentFlagHasAnEnvironmentVariable(t *testing.T) {
+	environ := map[string]string{
+		"HEADCOUNT_NAME":             "n1",
+		"HEADCOUNT_BIND":             "127.0.0.1:8000",
+		"HEADCOUNT_ADVERTISE":        "127.0.0.2:8000",
+		"HEADCOUNT_JOIN":             "a:1,b:2",
+		"HEADCOUNT_HTTP":             "127.0.0.1:8001",
+		"HEADCOUNT_JWT_SECRET_FILE":  "/jwt",
+		"HEADCOUNT_GOSSIP_KEY_FILE":  "/key",
+		"HEADCOUNT_ALLOWED_ORIGINS":  "https://a.example,https://b.example",
+		"HEADCOUNT_PROFILE":          "local",
+		"HEADCOUNT_LABEL":            "blue",
+		"HEADCOUNT_DEMO_TOKENS":      "true",
+		"HEADCOUNT_PPROF":            "127.0.0.1:6060",
+		"HEADCOUNT_SHUTDOWN_TIMEOUT": "3s",
+		"HEADCOUNT_LOG_FORMAT":       "json",
+		"HEADCOUNT_LOG_LEVEL":        "debug",
+		"HEADCOUNT_MAX_CONNS":        "7",
+		"HEADCOUNT_MAX_CONNS_PER_IP": "0",
+		"HEADCOUNT_COALESCE_WINDOW":  "5ms",
+	}
+	a, err := parseAgent(t, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{a.name, a.bind, a.advertise, a.join.String(), a.http, a.jwtSecretFile, a.gossipKeyFile,
+		a.allowedOrigins.String(), a.profile, a.label, a.pprof, a.shutdownTimeout.String(), a.log.format, a.log.level}
+	want := []string{"n1", "127.0.0.1:8000", "127.0.0.2:8000", "a:1,b:2", "127.0.0.1:8001", "/jwt", "/key",
+		"https://a.example,https://b.example", "local", "blue", "127.0.0.1:6060", "3s", "json", "debug"}
+	if !slices.Equal(got, want) || !a.demoTokens || a.maxConns != 7 || a.maxConnsPerIP != 0 || a.coalesceWindow != 5*time.Millisecond {
+		t.Fatalf("got %q demo=%v\nwant %q", got, a.demoTokens, want)
+	}
+	// and every registered flag is covered by this test
+	e := &env{lookupEnv: func(string) (string, bool) { return "", false }}
+	fs := newFlagSet(e, "agent")
+	(&agentFlags{}).register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := environ[envName(f.Name)]; !ok {
+			t.Errorf("flag --%s is not exercised through %s", f.Name, envName(f.Name))
+		}
+	})
+}
+
+func TestJoinRepeatedAndCommaSeparated(t *testing.T) {
+	a, err := parseAgent(t, nil, "--join", "a:1, b:2", "--join", "c:3", "--join=d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a:1", "b:2", "c:3", "d"}; !slices.Equal(a.join.values, want) {
+		t.Fatalf("join = %q, want %q", a.join.values, want)
+	}
+}
+
+func TestJoinFlagReplacesEnvironment(t *testing.T) {
+	a, err := parseAgent(t, map[string]string{"HEADCOUNT_JOIN": "env1:1,env2:2"}, "--join", "cli:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"cli:3"}; !slices.Equal(a.join.values, want) {
+		t.Fatalf("join = %q, want %q", a.join.values, want)
+	}
+	a, err = parseAgent(t, map[string]string{"HEADCOUNT_JOIN": "env1:1,env2:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"env1:1", "env2:2"}; !slices.Equal(a.join.values, want) {
+		t.Fatalf("join = %q, want %q", a.join.values, want)
+	}
+}
+
+func TestBadEnvironmentValueNamesTheVariable(t *testing.T) {
+	_, err := parseAgent(t, map[string]string{"HEADCOUNT_SHUTDOWN_TIMEOUT": "soon"})
+	if err == nil || !strings.Contains(err.Error(), "HEADCOUNT_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("err = %v", err)
+	}
+}

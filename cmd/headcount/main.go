@@ -1,0 +1,159 @@
+// Command headcount is the Headcount binary: a presence-count server node
+// (agent), an in-process multi-node demo (demo), the benchmark driver
+// (bench), and small clients of the HTTP API (members, count), plus version
+// and keygen.
+//
+// Every agent flag can also be given as an environment variable
+// HEADCOUNT_<NAME> (upper case, dashes as underscores); a flag on the
+// command line wins. Usage errors exit with status 2, runtime errors with 1.
+//
+// This package only parses, wires and supervises: it must never hold
+// presence logic of its own (that lives in tracker, gossip and wsgateway).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// env is what a subcommand may touch of the outside world, so that tests can
+// run subcommands in-process.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	// signals delivers SIGINT/SIGTERM to long-running subcommands.
+	signals <-chan os.Signal
+	// reload delivers SIGHUP: the agent re-reads its gossip key file.
+	reload <-chan os.Signal
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"agent", "run one node of a cluster", runAgent},
+		{"demo", "run an in-process cluster with a demo page per node", runDemo},
+		{"bench", "measure convergence, failover and WebSocket fan-out", runBench},
+		{"members", "print the cluster members seen by a node", runMembers},
+		{"count", "print the counts of a topic", runCount},
+		{"keygen", "print a new random gossip encryption key", runKeygen},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// usageError marks an error caused by how the command was invoked (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func main() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, signals: sig, reload: hup}
+	os.Exit(run(context.Background(), e, os.Args[1:]))
+}
+
+// run executes the subcommand named by args[0] and returns the exit status.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		printUsage(e.stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "help" {
+		printUsage(e.stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		var ue usageError
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(e.stderr, "headcount %s: %v (see 'headcount %s -h')\n", name, err, name)
+			return 2
+		default:
+			fmt.Fprintf(e.stderr, "headcount %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(e.stderr, "headcount: unknown command %q (see 'headcount help')\n", name)
+	return 2
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: headcount <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'headcount <command> -h' for the flags of a command.")
+}
+
+// flagSet is a subcommand's flags with its one-line synopsis for -h.
+type flagSet struct {
+	*flag.FlagSet
+	e        *env
+	synopsis string
+}
+
+// newFlagSet returns the flags of the subcommand named by the first word of
+// synopsis. Its errors are returned, not printed.
+func newFlagSet(e *env, synopsis string) *flagSet {
+	name, _, _ := strings.Cut(synopsis, " ")
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, e: e, synopsis: synopsis}
+}
+
+// parse applies the environment and then args. Parse errors come back as
+// usage errors; -h prints the usage to stdout and returns flag.ErrHelp.
+func (fs *flagSet) parse(args []string) error {
+	if err := applyEnv(fs.FlagSet, fs.e.lookupEnv); err != nil {
+		return usageError{err}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(fs.e.stdout, "Usage: headcount %s\n\nFlags (each also from %s<NAME>):\n", fs.synopsis, envPrefix)
+			fs.SetOutput(fs.e.stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// noArgs returns a usage error if positional arguments are left.
+func (fs *flagSet) noArgs() error {
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}

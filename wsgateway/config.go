@@ -1,0 +1,193 @@
+package wsgateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sentinel errors. Errors returned by New wrap ErrInvalidConfig and name the offending field.
+var (
+	// ErrInvalidConfig is wrapped by every configuration error returned by New.
+	ErrInvalidConfig = errors.New("wsgateway: invalid config")
+	// ErrClosed is returned by operations on a gateway after Shutdown.
+	ErrClosed = errors.New("wsgateway: closed")
+	// ErrUnauthorized is returned (wrapped) by authenticators for a token that must be refused;
+	// the upgrade is then answered with HTTP 403.
+	ErrUnauthorized = errors.New("wsgateway: unauthorized")
+)
+
+// Member is one node of the cluster as seen by this node, served by GET /v1/members.
+type Member struct {
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	HTTP   string `json:"http"`
+	Status string `json:"status"`
+	Epoch  uint64 `json:"epoch"`
+	Self   bool   `json:"self"`
+}
+
+// Config configures a Gateway. Start from DefaultConfig and set Tracker. A zero limit means
+// "no limit" only where the field's comment says so; negative values are always invalid.
+type Config struct {
+	// Tracker holds the presences. Required. The gateway tracks one presence per joined channel,
+	// owned by a per-connection id it mints, and subscribes to topic changes.
+	Tracker Tracker
+
+	// NodeName is this node's name, reported by /v1/members when Members is nil and in logs.
+	NodeName string
+
+	// Members returns this node's view of the cluster for GET /v1/members. It may be called
+	// concurrently and must not block for long. Nil serves a single member (this node).
+	Members func() []Member
+
+	// JWTSecret is the HS256 key for tokens (the `token` query parameter or the `authToken`
+	// subprotocol). Empty: without an Authenticator, every connection without a token is
+	// anonymous and every connection presenting a token is refused (it cannot be verified).
+	JWTSecret []byte
+	// JWTIssuer, when not empty, is required to equal the token's `iss` claim.
+	JWTIssuer string
+	// JWTAudience, when not empty, must be one of the token's `aud` values.
+	JWTAudience string
+	// JWTLeeway is the clock skew allowed when checking `exp`, `nbf` and `iat`.
+	JWTLeeway time.Duration
+
+	// Authenticator, when not nil, replaces the built-in JWT check: embedders use it to map
+	// their own tokens to user ids. See Authenticator for its contract.
+	Authenticator Authenticator
+
+	// AllowedOrigins lists the origins (scheme://host[:port], compared case-insensitively)
+	// allowed to open sockets when the request carries an Origin header; "*" allows any origin.
+	// Empty allows only the origin whose host equals the request's Host. Requests without an
+	// Origin header (non-browser clients) are always allowed, as Phoenix does.
+	AllowedOrigins []string
+
+	// DemoTokens enables POST /v1/demo/token?user=NAME, which mints a short-lived HS256 token
+	// signed with JWTSecret for anyone who asks. For the demo page only, never in production.
+	DemoTokens bool
+	// DemoTokenTTL is the lifetime of a demo token.
+	DemoTokenTTL time.Duration
+
+	// Registry receives the gateway's metrics and is served by /metrics. Nil creates a private
+	// registry. Two gateways must not share one registry.
+	Registry *prometheus.Registry
+
+	// Logger receives the gateway's logs. Nil discards them.
+	Logger *slog.Logger
+
+	// CoalesceWindow is the coalescing period for presence_diff (> 0): a change after a quiet
+	// window is sent at once, and the changes that follow within the window are gathered into
+	// at most one presence_diff per topic at its end. Larger windows send fewer frames.
+	CoalesceWindow time.Duration
+
+	// MaxFrameBytes is the largest frame a client may send; a bigger one closes the socket
+	// with 1009 (message too big).
+	MaxFrameBytes int64
+	// MaxTopicBytes is the longest topic name, in bytes (Phoenix binary frames allow 255).
+	MaxTopicBytes int
+	// MaxChannels is the number of channels one socket may have joined at once; further joins
+	// get the error reply "too many channels".
+	MaxChannels int
+	// JoinRate is the sustained number of joins per second one socket may make; JoinBurst is
+	// how many it may make at once. Joins over the rate get the error reply "too many joins".
+	JoinRate float64
+	// JoinBurst: see JoinRate. It should be at least MaxChannels so a reconnecting client can
+	// rejoin all its channels at once.
+	JoinBurst int
+	// MaxConns is the number of sockets this gateway accepts at once; 0 = no limit. Upgrades
+	// over it get HTTP 503.
+	MaxConns int
+	// MaxConnsPerIP is the number of sockets one remote IP (the request's RemoteAddr, not
+	// forwarding headers) may hold at once; 0 = no limit. Upgrades over it get HTTP 429.
+	MaxConnsPerIP int
+	// MaxQueuedFrames bounds the frames (replies and pushes, not presence diffs, which are
+	// coalesced in place) waiting to be written to one socket. A client that lets its queue
+	// overflow is closed with 1008 (policy violation).
+	MaxQueuedFrames int
+
+	// IdleTimeout closes a socket that sent nothing (the client heartbeats every 30 s) for this
+	// long, with close code 1001 so that a live client reconnects.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a socket; a socket that does not drain in time is closed.
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the WebSocket upgrade.
+	HandshakeTimeout time.Duration
+	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes (write
+	// buffers are pooled between writes, so idle sockets hold none).
+	ReadBufferSize, WriteBufferSize int
+}
+
+// DefaultConfig returns the production defaults. Tracker must still be set.
+func DefaultConfig() Config {
+	return Config{
+		NodeName:         "headcount",
+		DemoTokenTTL:     15 * time.Minute,
+		CoalesceWindow:   50 * time.Millisecond,
+		MaxFrameBytes:    64 << 10,
+		MaxTopicBytes:    255,
+		MaxChannels:      100,
+		JoinRate:         10,
+		JoinBurst:        100,
+		MaxConns:         100_000,
+		MaxConnsPerIP:    1_000,
+		MaxQueuedFrames:  256,
+		IdleTimeout:      60 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  4096,
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(field, why string) error {
+		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, why)
+	}
+	switch {
+	case c.Tracker == nil:
+		return bad("Tracker", "is required")
+	case c.DemoTokens && len(c.JWTSecret) == 0:
+		return bad("DemoTokens", "needs JWTSecret (demo tokens are HS256 tokens)")
+	case c.DemoTokens && c.DemoTokenTTL <= 0:
+		return bad("DemoTokenTTL", "must be > 0")
+	case c.JWTLeeway < 0:
+		return bad("JWTLeeway", "must be >= 0")
+	case c.CoalesceWindow <= 0:
+		return bad("CoalesceWindow", "must be > 0")
+	case c.MaxFrameBytes <= 0:
+		return bad("MaxFrameBytes", "must be > 0")
+	case c.MaxTopicBytes <= 0:
+		return bad("MaxTopicBytes", "must be > 0")
+	case c.MaxChannels <= 0:
+		return bad("MaxChannels", "must be > 0")
+	case c.JoinRate <= 0:
+		return bad("JoinRate", "must be > 0")
+	case c.JoinBurst <= 0:
+		return bad("JoinBurst", "must be > 0")
+	case c.MaxConns < 0:
+		return bad("MaxConns", "must be >= 0")
+	case c.MaxConnsPerIP < 0:
+		return bad("MaxConnsPerIP", "must be >= 0")
+	case c.MaxQueuedFrames <= 0:
+		return bad("MaxQueuedFrames", "must be > 0")
+	case c.IdleTimeout <= 0:
+		return bad("IdleTimeout", "must be > 0")
+	case c.WriteTimeout <= 0:
+		return bad("WriteTimeout", "must be > 0")
+	case c.HandshakeTimeout <= 0:
+		return bad("HandshakeTimeout", "must be > 0")
+	case c.ReadBufferSize <= 0:
+		return bad("ReadBufferSize", "must be > 0")
+	case c.WriteBufferSize <= 0:
+		return bad("WriteBufferSize", "must be > 0")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" {
+			return bad("AllowedOrigins", "contains an empty origin")
+		}
+	}
+	return nil
+}

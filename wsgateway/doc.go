@@ -1,0 +1,60 @@
+// Package wsgateway is Headcount's front door: the WebSocket endpoint that speaks the Phoenix
+// Channels protocol (V1 objects and V2 arrays, so the official phoenix JS client works
+// unchanged), the JSON HTTP API, the demo page and the Prometheus metrics of one node.
+//
+// Every channel a socket joins is tracked in the node's tracker (as an anonymous viewer, or as
+// the user named by the `sub` claim of its JWT) and untracked when the socket leaves, closes or
+// stops heartbeating. Clients only ever learn counts, never who is there: after every join
+// reply the gateway pushes
+//
+//	presence_state {"viewers":{"count":N},"users":{"count":M}}
+//
+// and, when counts change, a presence_diff with both classes in both halves:
+//
+//	presence_diff {"joins":{"viewers":{"count":a},"users":{"count":b}},"leaves":{...}}
+//
+// Diffs are coalesced per topic over Config.CoalesceWindow and encoded once per topic per
+// window for every subscriber whose counts are the topic's previous broadcast counts; a client
+// that is behind (it has just joined, or it is slow) gets a personal diff from its own counts.
+// For every client, its presence_state plus the diffs after it add up to the true counts.
+//
+// The gateway must never let one connection affect another: bad input from the network is an
+// error reply or a closed connection plus a metric, never a panic; fan-out never blocks on a slow
+// client (each connection has a bounded queue and its own writer goroutine).
+//
+// # Protocol
+//
+// /socket/websocket takes vsn=2.0.0 (V2 arrays) or vsn=1.0.0 / no vsn (V1 objects); another
+// vsn is refused with HTTP 403. Heartbeats on topic "phoenix" get an ok reply. phx_join is
+// answered by phx_reply then presence_state, in that order (each socket is strictly FIFO);
+// a duplicate join closes the old channel (phx_close with its join ref) and keeps the
+// presence; phx_leave is answered ok then phx_close; a leave of an unjoined topic is ok; a
+// push to an unjoined topic, or with a stale join ref, gets {"reason":"unmatched topic"}.
+// The join payload {"connections":true} adds "connections" to the channel's counts.
+//
+// # Auth
+//
+// The token comes from the `token` query parameter or the phoenix client's authToken
+// subprotocol (the gateway answers subprotocol "phoenix"). The built-in JWTAuthenticator
+// takes HS256 only; `sub` is the user id, and no token or an empty `sub` is anonymous. A bad
+// signature, another algorithm (including "none"), an expired token, or a wrong issuer or
+// audience is refused with HTTP 403 before the upgrade. Config.Authenticator replaces it.
+// A request with an Origin header must match Config.AllowedOrigins.
+//
+// # Limits and close codes
+//
+// Every limit is a Config field: MaxFrameBytes (a bigger frame closes the socket with 1009),
+// MaxTopicBytes and MaxChannels (error replies), JoinRate/JoinBurst (error reply "too many
+// joins"), MaxConns (HTTP 503) and MaxConnsPerIP (HTTP 429) at the upgrade, MaxQueuedFrames
+// (1008 "slow consumer"), IdleTimeout (1001 "idle timeout") and WriteTimeout. Malformed
+// frames close the socket with 1007 and binary frames with 1003. Shutdown closes sockets with
+// 1001. Phoenix clients reconnect after any of these codes (they do not after 1000, which
+// the gateway never sends).
+//
+// # Use
+//
+// The caller owns the http.Server and the listener: mount Gateway.Handler and call
+// Gateway.Shutdown before shutting the server down (it does not track hijacked connections).
+// The tracker's local operations must be flushed by its transport (package gossip, or a loop
+// calling Tick in a single-node setup).
+package wsgateway

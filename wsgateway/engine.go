@@ -1,0 +1,35 @@
+package wsgateway
+
+import "errors"
+
+// engine is what the gateway needs from the tracker, in the gateway's own terms. Its methods
+// are called concurrently from socket goroutines and must never block on I/O.
+type engine interface {
+	// track records a presence of owner on topic (user "" = anonymous viewer).
+	track(owner uint64, topic, user string) error
+	// untrack removes owner's presence on topic.
+	untrack(owner uint64, topic string) error
+	// untrackOwner removes every presence of owner.
+	untrackOwner(owner uint64)
+	// count returns the topic's counts, O(1).
+	count(topic string) Counts
+	// subscribe reports topics whose presences changed.
+	subscribe() engineSub
+	// stats returns the node's numbers of presences and topics (for metrics).
+	stats() (presences, topics int)
+}
+
+// engineSub is a change subscription: C is signalled (never blocking the tracker) when
+// Topics has something to drain.
+type engineSub interface {
+	C() <-chan struct{}
+	Topics() []string
+	Close()
+}
+
+// Errors engine.track wraps, so the gateway can tell the client why a join failed.
+var (
+	errTrackerClosed = errors.New("wsgateway: tracker closed")  // the node has left the cluster
+	errInvalidTopic  = errors.New("wsgateway: topic refused")   // by the tracker's own bounds
+	errInvalidUser   = errors.New("wsgateway: user id refused") // e.g. a `sub` too long
+)

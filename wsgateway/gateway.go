@@ -1,0 +1,280 @@
+package wsgateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Gateway serves the WebSocket endpoint and the HTTP API of one node. Create it with New; it is
+// safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	eng      engine
+	log      *slog.Logger
+	auth     Authenticator
+	registry *prometheus.Registry
+	metrics  *metrics
+	hub      *hub
+	upgrader websocket.Upgrader
+	handler  http.Handler
+
+	ready    atomic.Bool
+	stopping atomic.Bool
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	perIP  map[string]int
+	nconns int
+
+	sub      engineSub
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup // the hub goroutine, socket readers and writers
+}
+
+// New validates cfg and starts the gateway's fan-out goroutine. It returns an error wrapping
+// ErrInvalidConfig for a bad Config, or the metrics registration error.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:   cfg,
+		eng:   engineOf(cfg.Tracker),
+		log:   cfg.Logger,
+		conns: make(map[*conn]struct{}),
+		perIP: make(map[string]int),
+		stop:  make(chan struct{}),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	g.auth = cfg.Authenticator
+	if g.auth == nil {
+		g.auth = &JWTAuthenticator{Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
+	}
+	g.registry = cfg.Registry
+	if g.registry == nil {
+		g.registry = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(g.registry, g)
+	if err != nil {
+		return nil, err
+	}
+	g.metrics = m
+	g.hub = newHub(g)
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   cfg.ReadBufferSize,
+		WriteBufferSize:  cfg.WriteBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+		Subprotocols:     []string{"phoenix"},
+		CheckOrigin:      func(*http.Request) bool { return true }, // checked before Upgrade
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			http.Error(w, http.StatusText(status), status)
+		},
+	}
+	g.handler = g.routes()
+	g.ready.Store(true)
+	g.sub = g.eng.subscribe()
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.hub.run(g.sub, g.stop)
+	}()
+	return g, nil
+}
+
+// Handler returns the gateway's routes: /socket/websocket, /v1/topics/{topic}, /v1/members,
+// /v1/demo/token, /healthz, /readyz, /metrics and the demo page at /.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Registry returns the registry the gateway's metrics are in (Config.Registry or its own).
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
+// SetReady sets what /readyz answers (the gateway starts ready; it is never ready again after
+// Shutdown).
+func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
+
+// Connections returns the number of open sockets.
+func (g *Gateway) Connections() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.nconns
+}
+
+// Shutdown refuses new sockets, closes every socket with 1001 (going away, so phoenix clients
+// reconnect, to another node), untracks their presences and stops the gateway's goroutines.
+// It waits for them until ctx is done and returns ctx.Err() then. It is idempotent; call it
+// before shutting down the http.Server, which does not track hijacked connections.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() {
+		g.stopping.Store(true)
+		g.ready.Store(false)
+		close(g.stop)
+		g.sub.Close()
+	})
+	g.mu.Lock()
+	for c := range g.conns {
+		c.close(closeGoingAway, "server shutting down")
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// admit reserves a socket slot for ip; it returns the HTTP status refusing it, or 0.
+func (g *Gateway) admit(ip string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopping.Load() {
+		return http.StatusServiceUnavailable
+	}
+	if g.cfg.MaxConns > 0 && g.nconns >= g.cfg.MaxConns {
+		g.metrics.errors.WithLabelValues("conn_limit").Inc()
+		return http.StatusServiceUnavailable
+	}
+	if g.cfg.MaxConnsPerIP > 0 && g.perIP[ip] >= g.cfg.MaxConnsPerIP {
+		g.metrics.errors.WithLabelValues("ip_limit").Inc()
+		return http.StatusTooManyRequests
+	}
+	g.nconns++
+	g.perIP[ip]++
+	g.wg.Add(1) // the socket's reader, which waits for its writers
+	return 0
+}
+
+func (g *Gateway) release(ip string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.nconns--
+	if g.perIP[ip]--; g.perIP[ip] <= 0 {
+		delete(g.perIP, ip)
+	}
+}
+
+// originAllowed implements Config.AllowedOrigins.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(g.cfg.AllowedOrigins) == 0 {
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+	for _, o := range g.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// serveSocket upgrades /socket/websocket and runs the socket until it closes.
+func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
+	refuse := func(kind string, status int) {
+		if kind != "" {
+			g.metrics.errors.WithLabelValues(kind).Inc()
+		}
+		http.Error(w, http.StatusText(status), status)
+	}
+	if g.stopping.Load() {
+		refuse("", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodGet {
+		refuse("method", http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	vsn, ok := parseVsn(q.Get("vsn"))
+	if !ok {
+		refuse("vsn", http.StatusForbidden)
+		return
+	}
+	if !g.originAllowed(r) {
+		refuse("origin", http.StatusForbidden)
+		return
+	}
+	token, err := tokenOf(r, q)
+	if err != nil {
+		refuse("auth", http.StatusForbidden)
+		return
+	}
+	user, err := g.auth.Authenticate(r, token)
+	if err != nil {
+		g.log.Debug("socket refused", "remote", r.RemoteAddr, "err", err)
+		refuse("auth", http.StatusForbidden)
+		return
+	}
+	ip := remoteIP(r)
+	if status := g.admit(ip); status != 0 {
+		refuse("", status)
+		return
+	}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.metrics.errors.WithLabelValues("upgrade").Inc()
+		g.release(ip)
+		g.wg.Done()
+		return
+	}
+	c := &conn{
+		g: g, ws: ws, id: nextOwner.Add(1), user: user, vsn: vsn, ip: ip,
+		done: make(chan struct{}), writerDone: make(chan struct{}),
+		chans: make(map[string]*sub),
+	}
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	stopping := g.stopping.Load()
+	g.mu.Unlock()
+	g.metrics.conns.Inc()
+	if stopping { // Shutdown ran between admit and here
+		c.close(closeGoingAway, "server shutting down")
+	}
+	// The socket gets its own goroutine so that the HTTP server's per-request state (its
+	// buffers and deep stack) is released now rather than held for the socket's lifetime.
+	go g.runSocket(c)
+}
+
+// runSocket reads c until it closes, then removes its presences and waits for its writer.
+func (g *Gateway) runSocket(c *conn) {
+	defer g.wg.Done()
+	c.readLoop()
+	c.close(0, "")
+	c.cleanup()
+	<-c.writerDone
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	g.release(c.ip)
+	g.metrics.conns.Dec()
+}

@@ -1,0 +1,190 @@
+package wsgateway
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// sub is one joined channel of one socket.
+type sub struct {
+	c         *conn
+	topic     string
+	joinRef   optString
+	withConns bool
+
+	// Guarded by c.mu.
+	base    Counts    // counts the client holds once every frame the writer has taken is delivered
+	target  Counts    // counts it holds after the pending diff too (== base when none is pending)
+	pending *outFrame // the queued presence_diff not yet taken by the writer, or nil
+	gone    bool      // left, replaced or closed: send nothing more
+}
+
+// topicState is the set of local channels joined to one topic.
+type topicState struct {
+	name string
+
+	mu   sync.Mutex
+	subs map[*sub]struct{}
+	last Counts // the counts of the last broadcast (or at creation)
+	dead bool   // removed from the hub; lookups must retry
+}
+
+// hub maps topics to their local channels and turns tracker changes into presence_diff frames.
+type hub struct {
+	g *Gateway
+
+	mu     sync.Mutex
+	topics map[string]*topicState
+}
+
+func newHub(g *Gateway) *hub {
+	return &hub{g: g, topics: make(map[string]*topicState)}
+}
+
+// lockTopic returns the topic's state, created if needed, with its mutex held.
+func (h *hub) lockTopic(name string) *topicState {
+	for {
+		h.mu.Lock()
+		t := h.topics[name]
+		if t == nil {
+			t = &topicState{name: name, subs: make(map[*sub]struct{})}
+			t.last = h.g.eng.count(name)
+			h.topics[name] = t
+			h.g.metrics.topics.Inc()
+		}
+		h.mu.Unlock()
+		t.mu.Lock()
+		if !t.dead {
+			return t
+		}
+		t.mu.Unlock()
+	}
+}
+
+// maybeDrop removes a topic that has no local channel left.
+func (h *hub) maybeDrop(t *topicState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.subs) == 0 && !t.dead {
+		t.dead = true
+		delete(h.topics, t.name)
+		h.g.metrics.topics.Dec()
+	}
+}
+
+// remove takes s out of its topic (the caller marks it gone under c.mu).
+func (h *hub) remove(s *sub) {
+	h.mu.Lock()
+	t := h.topics[s.topic]
+	h.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	delete(t.subs, s)
+	empty := len(t.subs) == 0
+	t.mu.Unlock()
+	if empty {
+		h.maybeDrop(t)
+	}
+}
+
+// sharedDiffs lazily builds the presence_diff of one broadcast, once per serializer and shape.
+type sharedDiffs struct {
+	topic    string
+	from, to Counts
+	pm       [3][2]*websocket.PreparedMessage // [vsn][withConns]
+	h        *hub
+}
+
+func (d *sharedDiffs) get(v protoVersion, withConns bool) *websocket.PreparedMessage {
+	wc := 0
+	if withConns {
+		wc = 1
+	}
+	if pm := d.pm[v][wc]; pm != nil {
+		return pm
+	}
+	payload := appendDiff(nil, d.from.view(withConns), d.to.view(withConns), withConns)
+	frame := appendFrame(nil, v, optString{}, optString{}, d.topic, "presence_diff", payload)
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
+	if err != nil { // cannot happen for a text message without compression
+		d.h.g.log.Error("prepare presence_diff", "topic", d.topic, "err", err)
+		return nil
+	}
+	d.pm[v][wc] = pm
+	d.h.g.metrics.diffEncodes.Inc()
+	return pm
+}
+
+// flush brings every local channel of topic up to the tracker's current counts.
+func (h *hub) flush(name string) {
+	h.mu.Lock()
+	t := h.topics[name]
+	h.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dead {
+		return
+	}
+	now := h.g.eng.count(name)
+	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h}
+	sent := 0
+	for s := range t.subs {
+		if s.c.pushCounts(s, shared) {
+			sent++
+		}
+	}
+	t.last = now
+	if sent > 0 {
+		h.g.metrics.broadcasts.Inc()
+	}
+}
+
+// run turns tracker change notifications into flushes until stop is closed. A change after a
+// quiet window is flushed at once; changes that follow within CoalesceWindow wait for the
+// window's end, so each topic gets at most one broadcast per window.
+func (h *hub) run(s engineSub, stop <-chan struct{}) {
+	window := h.g.cfg.CoalesceWindow
+	dirty := make(map[string]struct{})
+	timer := time.NewTimer(window)
+	if !timer.Stop() {
+		<-timer.C
+	}
+	armed := false
+	flushDirty := func() {
+		for topic := range dirty {
+			delete(dirty, topic)
+			h.flush(topic)
+		}
+		timer.Reset(window) // the window in which further changes are gathered
+		armed = true
+	}
+	for {
+		select {
+		case <-stop:
+			timer.Stop()
+			return
+		case <-s.C():
+			for _, topic := range s.Topics() {
+				dirty[topic] = struct{}{}
+				h.g.metrics.topicChanges.Inc()
+			}
+			if !armed && len(dirty) > 0 {
+				flushDirty()
+			}
+		case <-timer.C:
+			armed = false
+			if len(dirty) > 0 {
+				flushDirty()
+			}
+		}
+	}
+}

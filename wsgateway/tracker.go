@@ -1,0 +1,56 @@
+package wsgateway
+
+import (
+	"errors"
+
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// Tracker is what the gateway needs from package tracker; *tracker.Tracker implements it.
+// Every method is called concurrently from socket goroutines and must not block on I/O.
+type Tracker interface {
+	Track(o tracker.Owner, topic, user string, meta []byte) (tracker.Ref, error)
+	Untrack(o tracker.Owner, topic string) error
+	UntrackOwner(o tracker.Owner) int
+	Count(topic string) tracker.Counts
+	Subscribe() *tracker.Subscription
+	Stats() tracker.Stats
+}
+
+var _ Tracker = (*tracker.Tracker)(nil)
+
+// trackerEngine adapts a Tracker to the gateway's engine.
+type trackerEngine struct{ t Tracker }
+
+func engineOf(t Tracker) engine { return trackerEngine{t} }
+
+func (e trackerEngine) track(owner uint64, topic, user string) error {
+	_, err := e.t.Track(tracker.Owner(owner), topic, user, nil)
+	switch {
+	case errors.Is(err, tracker.ErrClosed):
+		return errors.Join(errTrackerClosed, err)
+	case errors.Is(err, tracker.ErrInvalidTopic):
+		return errors.Join(errInvalidTopic, err)
+	case errors.Is(err, tracker.ErrInvalidUser):
+		return errors.Join(errInvalidUser, err)
+	}
+	return err
+}
+
+func (e trackerEngine) untrack(owner uint64, topic string) error {
+	return e.t.Untrack(tracker.Owner(owner), topic)
+}
+
+func (e trackerEngine) untrackOwner(owner uint64) { e.t.UntrackOwner(tracker.Owner(owner)) }
+
+func (e trackerEngine) count(topic string) Counts {
+	c := e.t.Count(topic)
+	return Counts{Viewers: c.Viewers, Users: c.Users, Connections: c.Connections}
+}
+
+func (e trackerEngine) subscribe() engineSub { return e.t.Subscribe() }
+
+func (e trackerEngine) stats() (int, int) {
+	s := e.t.Stats()
+	return s.Presences, s.Topics
+}
