@@ -68,7 +68,9 @@ func (t *Tracker) Stats() Stats {
 // Tick advances the tracker's clock to now. It flushes batched local
 // operations as deltas for every live peer, emits a digest when one is due,
 // drops replicas that have been down longer than PermdownPeriod and forgets
-// dead incarnations older than DeadRetention.
+// dead incarnations older than DeadRetention. Something must call Tick
+// regularly, even on a node without peers (package gossip does): until
+// then local operations stay buffered.
 func (t *Tracker) Tick(now time.Time) []Outbound {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/wsgateway"
 	"github.com/headcount-io/headcount/wsgateway/wsload"
@@ -69,6 +70,15 @@ func startBenchGateway() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// A one-node gossip cluster drives the tracker (Tick) as in an agent;
+	// without a driver its batched operations would pile up.
+	ncfg := gossip.LocalConfig()
+	ncfg.Name = tcfg.Name
+	ncfg.BindPort = 0
+	node, err := gossip.New(ncfg, tr)
+	if err != nil {
+		return "", nil, err
+	}
 	gcfg := wsgateway.DefaultConfig()
 	gcfg.Tracker = tr
 	gcfg.NodeName = tcfg.Name
@@ -76,11 +86,13 @@ func startBenchGateway() (string, func(), error) {
 	gcfg.MaxConnsPerIP = 0
 	gw, err := wsgateway.New(gcfg)
 	if err != nil {
+		_ = node.Close()
 		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
+		_ = node.Close()
 		return "", nil, err
 	}
 	srv, _ := serveHTTP(ln, gw.Handler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -89,6 +101,7 @@ func startBenchGateway() (string, func(), error) {
 		defer cancel()
 		_ = gw.Shutdown(ctx)
 		_ = srv.Close()
+		_ = node.Close()
 	}
 	return "ws://" + ln.Addr().String() + "/socket/websocket", stop, nil
 }
