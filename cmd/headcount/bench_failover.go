@@ -40,19 +40,30 @@ func benchFailover(ctx context.Context, c *testcluster.Cluster, rounds, presence
 			closeSubs()
 			return nil, nil, fmt.Errorf("before the stop: %w", err)
 		}
+		// Watch before stopping: Stop returns only after memberlist's leave
+		// broadcast, long after the goodbye has been applied by the peers.
+		type waited struct {
+			d   time.Duration
+			err error
+		}
+		done := make(chan waited, 1)
 		start := time.Now()
+		go func() {
+			d, err := waitAll(ctx, others, subs, topic, timeout, start, func(n tracker.Counts) bool { return n.Viewers == 0 })
+			done <- waited{d, err}
+		}()
 		kill := round%2 == 0
 		if kill {
 			err = c.Kill(victim)
 		} else {
 			err = c.Stop(ctx, victim)
 		}
+		w := <-done
+		closeSubs()
 		if err != nil {
-			closeSubs()
 			return nil, nil, err
 		}
-		d, err := waitAll(ctx, others, subs, topic, timeout, start, func(n tracker.Counts) bool { return n.Viewers == 0 })
-		closeSubs()
+		d, err := w.d, w.err
 		if err != nil {
 			return nil, nil, err
 		}
