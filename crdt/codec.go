@@ -64,9 +64,11 @@ func Marshal(from Replica, m Message) ([]byte, error) {
 			}
 		}
 	case *Snapshot:
-		w.head(from, kindSnapshot, 4)
+		w.head(from, kindSnapshot, 6)
 		w.replica(m.Owner)
 		w.uint(m.Seq)
+		w.uint(uint64(m.Part))
+		w.uint(uint64(m.Parts))
 		w.arrayLen(len(m.Entries))
 		for _, e := range m.Entries {
 			w.entry(e)
@@ -347,10 +349,15 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 		}
 		return d
 	case kindSnapshot:
-		if !r.expect(n, 4) {
+		if !r.expect(n, 6) {
 			return nil
 		}
 		s := &Snapshot{Owner: r.replica(), Seq: r.uint()}
+		part, parts := r.uint(), r.uint()
+		if r.err == nil && (parts > MaxSnapshotParts || (parts > 1 && part >= parts) || (parts <= 1 && part != 0)) {
+			r.fail("snapshot part %d of %d", part, parts)
+		}
+		s.Part, s.Parts = uint32(part), uint32(parts)
 		cnt := r.arrayLen()
 		if r.err != nil {
 			return nil

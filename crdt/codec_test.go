@@ -17,6 +17,7 @@ func sampleMessages() []Message {
 		&Delta{Owner: rA, From: 3, To: 3},
 		&Snapshot{Owner: rB, Seq: 9, Entries: []*Entry{e1, e2}},
 		&Snapshot{Owner: rB, Seq: 0},
+		&Snapshot{Owner: rB, Seq: 9, Entries: []*Entry{e2}, Part: 2, Parts: 3},
 		&Digest{Items: []DigestItem{{Owner: rA, Seq: 3}, {Owner: Replica{Name: "node-with-a-long-name", Epoch: 1 << 62}, Seq: 1 << 40}}},
 		&Digest{},
 		&Request{Owner: rC, Since: 17},
@@ -61,7 +62,7 @@ func normalize(m Message) Message {
 		}
 		return d
 	case *Snapshot:
-		s := &Snapshot{Owner: m.Owner, Seq: m.Seq}
+		s := &Snapshot{Owner: m.Owner, Seq: m.Seq, Part: m.Part, Parts: m.Parts}
 		for _, e := range m.Entries {
 			s.Entries = append(s.Entries, cp(e))
 		}
@@ -101,7 +102,9 @@ func TestUnmarshalRejects(t *testing.T) {
 		"string as int":   {enc(1, 4, "a", 1, "o", "x", 3), ErrCorrupt},
 		"long name":       {enc(1, 5, string(make([]byte, 300)), 1, "o", 1), ErrCorrupt},
 		"digest not by 3": {enc(1, 3, "a", 1, []any{"o", 1}), ErrCorrupt},
-		"entry arity":     {enc(1, 2, "a", 1, "o", 1, 5, []any{[]any{1, "t"}}), ErrCorrupt},
+		"part past parts": {enc(1, 2, "a", 1, "o", 1, 5, 3, 3, []any{}), ErrCorrupt},
+		"too many parts":  {enc(1, 2, "a", 1, "o", 1, 5, 0, MaxSnapshotParts+1, []any{}), ErrCorrupt},
+		"entry arity":     {enc(1, 2, "a", 1, "o", 1, 5, 0, 0, []any{[]any{1, "t"}}), ErrCorrupt},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -41,12 +41,20 @@ type Delta struct {
 	Ops      []Op
 }
 
-// Snapshot is the whole of one owner's partition as of sequence Seq.
+// Snapshot is the whole of one owner's partition as of sequence Seq, or one
+// part of it: a large partition travels as Parts messages (Part 0 to
+// Parts-1) that the receiver gathers and applies together, so that no
+// message outgrows the transport's limit. Parts 0 or 1 means whole.
 type Snapshot struct {
 	Owner   Replica
 	Seq     Seq
 	Entries []*Entry
+	Part    uint32
+	Parts   uint32
 }
+
+// MaxSnapshotParts bounds the parts of one snapshot.
+const MaxSnapshotParts = 1 << 12
 
 // DigestItem says that the sender holds Owner's chain up to Seq.
 type DigestItem struct {

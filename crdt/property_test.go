@@ -28,7 +28,10 @@ func genHistory(t *rapid.T) *history {
 	h := &history{prefix: make(map[string]map[Seq][]string)}
 	for i := range n {
 		r := Replica{Name: fmt.Sprintf("o%d", i), Epoch: 1}
-		h.owners = append(h.owners, NewState(r, Options{LogMaxOps: rapid.IntRange(1, 8).Draw(t, "logMax")}))
+		h.owners = append(h.owners, NewState(r, Options{
+			LogMaxOps:     rapid.IntRange(1, 8).Draw(t, "logMax"),
+			SnapshotChunk: rapid.IntRange(1, 4).Draw(t, "chunk"),
+		}))
 		h.prefix[r.Name] = map[Seq][]string{0: nil}
 	}
 	steps := rapid.IntRange(0, 60).Draw(t, "steps")

@@ -16,11 +16,14 @@ type Options struct {
 	// MaxPending is the most deltas kept aside per partition while waiting
 	// for a gap to be filled.
 	MaxPending int
+	// SnapshotChunk is the most entries in one snapshot message; a larger
+	// partition is sent as several parts (see Snapshot).
+	SnapshotChunk int
 }
 
 // DefaultOptions returns the options used when a field is zero.
 func DefaultOptions() Options {
-	return Options{LogMaxOps: 16384, LogMaxBytes: 2 << 20, MaxPending: 64}
+	return Options{LogMaxOps: 16384, LogMaxBytes: 2 << 20, MaxPending: 64, SnapshotChunk: 65536}
 }
 
 // Status says what applying a remote message did.
@@ -37,9 +40,12 @@ const (
 	// Ignored: the message is about this replica itself, or about a dead
 	// or superseded incarnation.
 	Ignored
+	// Partial: one part of a snapshot was stored; the snapshot applies when
+	// all its parts have arrived.
+	Partial
 )
 
-var statusNames = [...]string{"applied", "stale", "gap", "ignored"}
+var statusNames = [...]string{"applied", "stale", "gap", "ignored", "partial"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
@@ -56,14 +62,24 @@ var ErrInvalid = errors.New("crdt: invalid message")
 // State is one replica's view of every owner's partition. The zero value is
 // not usable; call NewState.
 type State struct {
-	self    Replica
-	opts    Options
-	local   *partition
-	parts   map[string]*partition // by replica name: one incarnation per name
-	dead    map[string]uint64     // name -> highest dropped epoch
-	buf     []Op                  // local ops not yet cut into deltas
-	bufFrom Seq
-	topics  map[string]string // interned topic strings
+	self      Replica
+	opts      Options
+	local     *partition
+	parts     map[string]*partition // by replica name: one incarnation per name
+	dead      map[string]uint64     // name -> highest dropped epoch
+	buf       []Op                  // local ops not yet cut into deltas
+	bufFrom   Seq
+	topics    map[string]string    // interned topic strings
+	gathering map[string]*assembly // snapshots arriving in parts, by owner name
+}
+
+// assembly gathers the parts of one snapshot.
+type assembly struct {
+	owner   Replica
+	seq     Seq
+	got     []bool
+	n       int
+	entries []*Entry
 }
 
 // NewState returns the state of replica self, holding only its own empty
@@ -79,12 +95,16 @@ func NewState(self Replica, opts Options) *State {
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = d.MaxPending
 	}
+	if opts.SnapshotChunk <= 0 {
+		opts.SnapshotChunk = d.SnapshotChunk
+	}
 	s := &State{
-		self:   self,
-		opts:   opts,
-		parts:  make(map[string]*partition),
-		dead:   make(map[string]uint64),
-		topics: make(map[string]string),
+		self:      self,
+		opts:      opts,
+		parts:     make(map[string]*partition),
+		dead:      make(map[string]uint64),
+		topics:    make(map[string]string),
+		gathering: make(map[string]*assembly),
 	}
 	s.local = newPartition(self, &s.opts, false)
 	s.parts[self.Name] = s.local
@@ -224,6 +244,7 @@ func (s *State) markDead(r Replica) {
 func (s *State) drop(p *partition) Change {
 	ch := Change{Leaves: p.visible()}
 	delete(s.parts, p.owner.Name)
+	delete(s.gathering, p.owner.Name)
 	s.markDead(p.owner)
 	return ch
 }
@@ -270,6 +291,9 @@ func (s *State) ApplyDelta(d *Delta) (Change, Status, error) {
 	}
 	ch.add(p.applyOps(d, s))
 	ch.add(p.drainPending(s))
+	if a := s.gathering[p.owner.Name]; a != nil && a.seq <= p.seq {
+		delete(s.gathering, p.owner.Name) // overtaken by deltas
+	}
 	return ch, Applied, nil
 }
 
@@ -277,6 +301,9 @@ func (s *State) ApplyDelta(d *Delta) (Change, Status, error) {
 // than what is held; it is never merged element by element into a newer
 // partial state. It returns ErrInvalid for a malformed snapshot.
 func (s *State) ApplySnapshot(sn *Snapshot) (Change, Status, error) {
+	if sn.Parts > 1 {
+		return s.applyPart(sn)
+	}
 	seen := make(map[Seq]struct{}, len(sn.Entries))
 	for _, e := range sn.Entries {
 		if e == nil || e.Ref == 0 || e.Ref > sn.Seq {
@@ -321,6 +348,67 @@ func (s *State) ApplySnapshot(sn *Snapshot) (Change, Status, error) {
 	return ch, Applied, nil
 }
 
+// applyPart stores one part of a snapshot and applies the whole snapshot
+// when its last part arrives. One snapshot per owner is gathered at a time;
+// a part of a newer one replaces an unfinished older one.
+func (s *State) applyPart(sn *Snapshot) (Change, Status, error) {
+	if sn.Parts > MaxSnapshotParts || sn.Part >= sn.Parts {
+		return Change{}, Ignored, fmt.Errorf("%w: snapshot part %d of %d", ErrInvalid, sn.Part, sn.Parts)
+	}
+	if sn.Owner.Name == s.self.Name || s.IsDead(sn.Owner) {
+		return Change{}, Ignored, nil
+	}
+	if p := s.parts[sn.Owner.Name]; p != nil {
+		switch {
+		case p.owner.Epoch > sn.Owner.Epoch:
+			return Change{}, Ignored, nil
+		case p.owner.Epoch == sn.Owner.Epoch && sn.Seq <= p.seq:
+			return Change{}, Stale, nil
+		}
+	}
+	a := s.gathering[sn.Owner.Name]
+	if a != nil && a.owner == sn.Owner && a.seq > sn.Seq {
+		return Change{}, Stale, nil // a newer snapshot is being gathered
+	}
+	if a == nil || a.owner != sn.Owner || a.seq != sn.Seq || len(a.got) != int(sn.Parts) {
+		a = &assembly{owner: sn.Owner, seq: sn.Seq, got: make([]bool, sn.Parts)}
+		s.gathering[sn.Owner.Name] = a
+	}
+	if a.got[sn.Part] {
+		return Change{}, Stale, nil
+	}
+	a.got[sn.Part] = true
+	a.n++
+	a.entries = append(a.entries, sn.Entries...)
+	if a.n < len(a.got) {
+		return Change{}, Partial, nil
+	}
+	delete(s.gathering, sn.Owner.Name)
+	return s.ApplySnapshot(&Snapshot{Owner: a.owner, Seq: a.seq, Entries: a.entries})
+}
+
+// split cuts a snapshot into parts of at most SnapshotChunk entries.
+func (s *State) split(sn *Snapshot) []Message {
+	n := len(sn.Entries)
+	chunk := s.opts.SnapshotChunk
+	if n <= chunk {
+		return []Message{sn}
+	}
+	if parts := (n + chunk - 1) / chunk; parts > MaxSnapshotParts {
+		chunk = (n + MaxSnapshotParts - 1) / MaxSnapshotParts
+	}
+	// Part i of one (owner, seq) must hold the same entries whoever cuts
+	// it and whenever, so parts of two answers can be gathered together.
+	sort.Slice(sn.Entries, func(i, j int) bool { return sn.Entries[i].Ref < sn.Entries[j].Ref })
+	parts := (n + chunk - 1) / chunk
+	out := make([]Message, 0, parts)
+	for i := 0; i < parts; i++ {
+		es := sn.Entries[i*chunk : min((i+1)*chunk, n)]
+		out = append(out, &Snapshot{Owner: sn.Owner, Seq: sn.Seq, Entries: es, Part: uint32(i), Parts: uint32(parts)})
+	}
+	return out
+}
+
 // Since returns what a replica holding owner's chain up to since needs:
 // deltas from the log, merged into messages of about maxOps operations, or
 // a snapshot when the log does not reach back that far. It returns nil when
@@ -341,9 +429,9 @@ func (s *State) Since(owner Replica, since Seq, maxOps int) []Message {
 		return mergeDeltas(ds, maxOps)
 	}
 	if p == s.local {
-		return []Message{s.localSnapshot()}
+		return s.split(s.localSnapshot())
 	}
-	return []Message{&Snapshot{Owner: p.owner, Seq: top, Entries: p.all()}}
+	return s.split(&Snapshot{Owner: p.owner, Seq: top, Entries: p.all()})
 }
 
 // localSnapshot returns the local partition exactly as peers know it: as of

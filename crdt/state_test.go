@@ -247,3 +247,82 @@ func TestLocalSnapshotWithBufferedUpdate(t *testing.T) {
 	}
 	require.Equal(t, map[Seq]bool{1: true, 2: true}, refs)
 }
+
+// A partition larger than SnapshotChunk travels in parts; they apply
+// together, in any order, once all have arrived.
+func TestSnapshotInParts(t *testing.T) {
+	a := NewState(rA, Options{LogMaxOps: 1, SnapshotChunk: 3})
+	b := NewState(rB, Options{})
+	b.Show(rA)
+	for i := range 10 {
+		e := a.Add("t", "", uint64(i), nil)
+		if i == 4 {
+			a.Remove(e.Ref)
+		}
+	}
+	a.Flush(0)
+	msgs := a.Since(rA, 0, 0)
+	require.Len(t, msgs, 3, "9 entries in parts of 3")
+	for i, m := range msgs {
+		sn := m.(*Snapshot)
+		require.Equal(t, uint32(i), sn.Part)
+		require.Equal(t, uint32(3), sn.Parts)
+	}
+	order := []int{2, 0, 2, 1}
+	want := []Status{Partial, Partial, Stale, Applied}
+	for i, k := range order {
+		ch, st := apply(t, b, roundTrip(t, rA, msgs[k]))
+		require.Equal(t, want[i], st, "part %d", k)
+		if st == Applied {
+			require.Len(t, ch.Joins, 9)
+		} else {
+			require.True(t, ch.Empty())
+		}
+	}
+	require.Equal(t, view(a), view(b))
+	_, st := apply(t, b, roundTrip(t, rA, msgs[0]))
+	require.Equal(t, Stale, st, "a part of an applied snapshot is stale")
+}
+
+// An unfinished snapshot is replaced by the parts of a newer one; parts of
+// the older one that arrive later are stale.
+func TestNewerSnapshotReplacesUnfinishedParts(t *testing.T) {
+	a := NewState(rA, Options{LogMaxOps: 1, SnapshotChunk: 2})
+	b := NewState(rB, Options{})
+	b.Show(rA)
+	for i := range 4 {
+		a.Add("t", "", uint64(i), nil)
+	}
+	a.Flush(0)
+	old := a.Since(rA, 0, 0)
+	require.Len(t, old, 2)
+	a.Add("t", "", 9, nil)
+	a.Flush(0)
+	newer := a.Since(rA, 0, 0)
+	require.Len(t, newer, 3)
+
+	_, st := apply(t, b, roundTrip(t, rA, old[0]))
+	require.Equal(t, Partial, st)
+	for _, m := range newer[:2] {
+		_, st = apply(t, b, roundTrip(t, rA, m))
+		require.Equal(t, Partial, st)
+	}
+	_, st = apply(t, b, roundTrip(t, rA, old[1]))
+	require.Equal(t, Stale, st, "the older snapshot is abandoned")
+	_, st = apply(t, b, roundTrip(t, rA, newer[2]))
+	require.Equal(t, Applied, st)
+	require.Equal(t, view(a), view(b))
+}
+
+// Parts whose entries repeat a ref across parts are rejected whole when
+// the snapshot is assembled.
+func TestSnapshotPartsWithDuplicateRefsAreInvalid(t *testing.T) {
+	b := NewState(rB, Options{})
+	e := func() []*Entry { return []*Entry{{Ref: 1, Topic: "t"}} }
+	_, st, err := b.ApplySnapshot(&Snapshot{Owner: rA, Seq: 2, Entries: e(), Part: 0, Parts: 2})
+	require.NoError(t, err)
+	require.Equal(t, Partial, st)
+	_, _, err = b.ApplySnapshot(&Snapshot{Owner: rA, Seq: 2, Entries: e(), Part: 1, Parts: 2})
+	require.ErrorIs(t, err, ErrInvalid)
+	require.Equal(t, Seq(0), b.Seq(rA))
+}

@@ -273,3 +273,30 @@ func TestLifecycleErrors(t *testing.T) {
 	_, err := c.Add()
 	require.ErrorIs(t, err, testcluster.ErrClosed)
 }
+
+// A node that joins late gets a partition larger than one snapshot message
+// in parts, gathers them and converges (the path that keeps every message
+// under gossip's size limit for nodes with many presences).
+func TestLateNodeBootstrapsFromSnapshotParts(t *testing.T) {
+	c := newCluster(t, testcluster.Options{Nodes: 3, Tracker: func(int) tracker.Config {
+		cfg := tracker.LocalConfig()
+		cfg.LogMaxOps = 64      // the log cannot answer "since 0"
+		cfg.SnapshotChunk = 100 // 2,000 presences travel in 20 parts
+		return cfg
+	}})
+	for k := 0; k < 2000; k++ {
+		user := ""
+		if k%2 == 1 {
+			user = fmt.Sprintf("user-%d", k%50)
+		}
+		_, err := c.Node(0).Track(fmt.Sprintf("big%d", k%3), user)
+		require.NoError(t, err)
+	}
+	c.RequireConverged(t, converge)
+	added, err := c.Add()
+	require.NoError(t, err)
+	c.RequireConverged(t, converge)
+	st := added.Tracker().Stats()
+	require.Equal(t, 2000, st.Presences)
+	require.GreaterOrEqual(t, st.SnapshotParts, uint64(19), "the newcomer gathered node 0's partition from parts")
+}

@@ -36,6 +36,10 @@ type Config struct {
 	// kept to answer catch-up requests without a snapshot.
 	LogMaxOps   int
 	LogMaxBytes int
+	// SnapshotChunk is the most presences in one snapshot message; a larger
+	// partition is sent in parts, so no message outgrows the transport's
+	// size limit (gossip refuses messages over 16 MiB).
+	SnapshotChunk int
 	// MaxTopicLen, MaxUserLen and MaxMetaLen bound local Track arguments,
 	// in bytes.
 	MaxTopicLen int
@@ -56,6 +60,7 @@ func DefaultConfig() Config {
 		MaxDeltaOps:       4096,
 		LogMaxOps:         16384,
 		LogMaxBytes:       2 << 20,
+		SnapshotChunk:     65536,
 		MaxTopicLen:       255,
 		MaxUserLen:        255,
 		MaxMetaLen:        1024,
@@ -100,6 +105,8 @@ func (c *Config) validate() error {
 		return bad("LogMaxOps", "must be > 0")
 	case c.LogMaxBytes <= 0:
 		return bad("LogMaxBytes", "must be > 0")
+	case c.SnapshotChunk <= 0:
+		return bad("SnapshotChunk", "must be > 0")
 	case c.MaxTopicLen <= 0 || c.MaxTopicLen > 1024:
 		return bad("MaxTopicLen", "must be in 1..1024")
 	case c.MaxUserLen <= 0 || c.MaxUserLen > 1024:

@@ -45,6 +45,7 @@ type Stats struct {
 	Requests         uint64 // catch-up requests sent
 	SnapshotsSent    uint64 // snapshots sent in answer to requests
 	SnapshotsApplied uint64 // snapshots that replaced a partition
+	SnapshotParts    uint64 // parts of snapshots stored until their last part arrives
 	Permdowns        uint64 // replicas dropped after PermdownPeriod
 }
 
@@ -159,7 +160,7 @@ func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 		t.apply(ch)
 	case *crdt.Request:
 		for _, msg := range t.state.Since(m.Owner, m.Since, t.cfg.MaxDeltaOps) {
-			if _, ok := msg.(*crdt.Snapshot); ok {
+			if sn, ok := msg.(*crdt.Snapshot); ok && sn.Part == 0 {
 				t.stats.SnapshotsSent++
 			}
 			out = append(out, Outbound{Target: ToOne, To: from, Msg: msg})
@@ -191,6 +192,8 @@ func (t *Tracker) count(st crdt.Status, err error) {
 		t.stats.Stale++
 	case st == crdt.Ignored:
 		t.stats.Ignored++
+	case st == crdt.Partial:
+		t.stats.SnapshotParts++
 	}
 }
 

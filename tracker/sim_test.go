@@ -19,11 +19,18 @@ var (
 
 var simTopics = []string{"t0", "t1", "t2"}
 
-// runSchedule plays one random schedule of operations and faults, heals
+// runScheduleStats plays one random schedule of operations and faults, heals
 // the network, lets it settle and checks every node against ground truth.
-func runSchedule(seed uint64) (string, error) {
+// It also returns the sum of the nodes' tracker stats, to check which
+// replication paths a run exercised.
+func runScheduleStats(seed uint64) (string, tracker.Stats, error) {
+	var sum tracker.Stats
 	cfg := tracker.LocalConfig()
 	cfg.PermdownPeriod = 2 * time.Second
+	// Small logs and snapshot parts make catch-up go through snapshots,
+	// gathered from parts, as often as through logged deltas.
+	cfg.LogMaxOps = 4 + int(seed%5)*8
+	cfg.SnapshotChunk = 1 + int(seed%7)
 	cfg.DeadRetention = 20 * time.Second
 	net, err := simnet.New(simnet.Config{
 		Seed:        seed,
@@ -34,12 +41,10 @@ func runSchedule(seed uint64) (string, error) {
 		DetectAfter: 200 * time.Millisecond,
 	})
 	if err != nil {
-		return "", err
+		return "", sum, err
 	}
 	net.Paranoid = *simParanoid
 	rng := net.Rand()
-	// Small logs and deltas force snapshots and merged relays.
-	_ = rng
 	var trace []string
 	logf := func(f string, a ...any) {
 		trace = append(trace, fmt.Sprintf("%v ", net.Now().Sub(time.Unix(1_000_000, 0)))+fmt.Sprintf(f, a...))
@@ -59,7 +64,7 @@ func runSchedule(seed uint64) (string, error) {
 	for range steps {
 		for _, nd := range net.Nodes() {
 			if err := nd.T.Verify(); err != nil && nd.Alive() {
-				return fmt.Sprint(trace), fmt.Errorf("%s: %w", nd.Name, err)
+				return fmt.Sprint(trace), sum, fmt.Errorf("%s: %w", nd.Name, err)
 			}
 		}
 		live := alive()
@@ -67,7 +72,7 @@ func runSchedule(seed uint64) (string, error) {
 			i := rng.IntN(len(net.Nodes()))
 			logf("restart %d (none alive)", i)
 			if err := net.Restart(i); err != nil {
-				return "", err
+				return "", sum, err
 			}
 			continue
 		}
@@ -78,7 +83,7 @@ func runSchedule(seed uint64) (string, error) {
 			tp, u := simTopics[rng.IntN(len(simTopics))], users[rng.IntN(len(users))]
 			o, err := net.Track(i, tp, u)
 			if err != nil {
-				return "", err
+				return "", sum, err
 			}
 			logf("track %d owner %d %s %q", i, o, tp, u)
 		case r < 42:
@@ -96,7 +101,7 @@ func runSchedule(seed uint64) (string, error) {
 				o := os[rng.IntN(len(os))]
 				tp := nd.Topics(o)[0]
 				if err := net.Untrack(i, o, tp); err != nil {
-					return "", err
+					return "", sum, err
 				}
 				logf("untrack %d owner %d %s", i, o, tp)
 			}
@@ -110,7 +115,7 @@ func runSchedule(seed uint64) (string, error) {
 			if os := nd.Owners(); len(os) > 0 {
 				o := os[rng.IntN(len(os))]
 				if err := net.Update(i, o, nd.Topics(o)[0], []byte{byte(rng.IntN(256))}); err != nil {
-					return "", err
+					return "", sum, err
 				}
 				logf("update %d owner %d", i, o)
 			}
@@ -147,7 +152,7 @@ func runSchedule(seed uint64) (string, error) {
 			j := rng.IntN(len(net.Nodes()))
 			logf("restart %d", j)
 			if err := net.Restart(j); err != nil {
-				return "", err
+				return "", sum, err
 			}
 		case r < 98:
 			logf("leave %d", i)
@@ -155,7 +160,7 @@ func runSchedule(seed uint64) (string, error) {
 		default:
 			j, err := net.Add()
 			if err != nil {
-				return "", err
+				return "", sum, err
 			}
 			logf("add %d", j)
 		}
@@ -165,7 +170,7 @@ func runSchedule(seed uint64) (string, error) {
 	net.SetLoss(0, 0)
 	net.RunFor(4 * time.Second)
 	if net.Failure != nil {
-		return fmt.Sprint(trace), net.Failure
+		return fmt.Sprint(trace), sum, net.Failure
 	}
 	if err := net.Check(simTopics); err != nil {
 		for _, nd := range net.Nodes() {
@@ -174,9 +179,17 @@ func runSchedule(seed uint64) (string, error) {
 				trace = append(trace, fmt.Sprintf("\n  %s %v truth %v", tp, simnet.List(nd, tp), net.TruthList(tp)))
 			}
 		}
-		return fmt.Sprint(trace), err
+		return fmt.Sprint(trace), sum, err
 	}
-	return "", nil
+	for _, nd := range net.Nodes() {
+		st := nd.T.Stats()
+		sum.SnapshotParts += st.SnapshotParts
+		sum.SnapshotsApplied += st.SnapshotsApplied
+		sum.Gaps += st.Gaps
+		sum.Permdowns += st.Permdowns
+		sum.Ignored += st.Ignored
+	}
+	return "", sum, nil
 }
 
 // TestSimulatorRandomSchedules is the core invariant: after any schedule of
@@ -190,17 +203,27 @@ func TestSimulatorRandomSchedules(t *testing.T) {
 		first, n = *simSeed, 1
 	}
 	ran := 0
+	var total tracker.Stats
 	for seed := first; seed < first+n; seed++ {
 		if time.Since(start) > *simBudget {
 			t.Fatalf("time budget %v exhausted after %d of %d schedules", *simBudget, ran, n)
 		}
-		trace, err := runSchedule(seed)
+		trace, st, err := runScheduleStats(seed)
 		if err != nil {
 			t.Fatalf("seed %d: %v\nreplay: go test ./tracker -run TestSimulatorRandomSchedules -sim.seed=%d\ntrace: %s", seed, err, seed, trace)
 		}
+		total.SnapshotParts += st.SnapshotParts
+		total.SnapshotsApplied += st.SnapshotsApplied
+		total.Gaps += st.Gaps
+		total.Permdowns += st.Permdowns
+		total.Ignored += st.Ignored
 		ran++
 	}
-	t.Logf("%d schedules passed in %v", ran, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d schedules passed in %v; exercised: %d gaps, %d snapshots applied, %d snapshot parts, %d permdowns, %d messages of dead or superseded incarnations ignored",
+		ran, time.Since(start).Round(time.Millisecond), total.Gaps, total.SnapshotsApplied, total.SnapshotParts, total.Permdowns, total.Ignored)
+	if n >= 100 && (total.Gaps == 0 || total.SnapshotsApplied == 0 || total.SnapshotParts == 0 || total.Permdowns == 0 || total.Ignored == 0) {
+		t.Fatalf("the schedules did not exercise every replication path: %+v", total)
+	}
 }
 
 // TestSimulatorIsDeterministic pins that one seed gives one run.

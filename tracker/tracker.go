@@ -100,7 +100,7 @@ func New(cfg Config) (*Tracker, error) {
 		cfg:       cfg,
 		self:      self,
 		log:       lg.With("node", cfg.Name),
-		state:     crdt.NewState(self, crdt.Options{LogMaxOps: cfg.LogMaxOps, LogMaxBytes: cfg.LogMaxBytes}),
+		state:     crdt.NewState(self, crdt.Options{LogMaxOps: cfg.LogMaxOps, LogMaxBytes: cfg.LogMaxBytes, SnapshotChunk: cfg.SnapshotChunk}),
 		owners:    make(map[Owner][]*crdt.Entry),
 		topics:    make(map[string]*topicState),
 		pending:   make(chan struct{}, 1),

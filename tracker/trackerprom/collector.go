@@ -49,6 +49,7 @@ func New(t *tracker.Tracker) *Collector {
 		c("requests", "Catch-up requests sent.", func(s tracker.Stats) uint64 { return s.Requests }),
 		c("snapshots_sent", "Snapshots sent in answer to catch-up requests.", func(s tracker.Stats) uint64 { return s.SnapshotsSent }),
 		c("snapshots_applied", "Snapshots that replaced a partition.", func(s tracker.Stats) uint64 { return s.SnapshotsApplied }),
+		c("snapshot_parts", "Snapshot parts stored until their last part arrives.", func(s tracker.Stats) uint64 { return s.SnapshotParts }),
 		c("permdowns", "Replicas dropped after the permdown period.", func(s tracker.Stats) uint64 { return s.Permdowns }),
 	}}
 }

@@ -35,5 +35,5 @@ headcount_tracker_topics 2
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "headcount_tracker_presences", "headcount_tracker_topics"))
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	require.Equal(t, 15, n)
+	require.Equal(t, 16, n)
 }
