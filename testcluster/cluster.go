@@ -52,6 +52,8 @@ type Options struct {
 	Label string
 	// Logger receives every node's logs (nil = silent). In tests, route it to t.Log.
 	Logger *slog.Logger
+	// Gateways, when not nil, serves a WebSocket gateway on every node: see Node.URL.
+	Gateways *GatewayOptions
 	// OnNodeStart is called after a node starts (New, Add, Restart), for example to attach an
 	// HTTP gateway to n.Tracker(). It runs on the caller's goroutine.
 	OnNodeStart func(n *Node)
@@ -180,7 +182,9 @@ func (c *Cluster) Kill(i int) error {
 	if tp != nil {
 		_ = tp.Shutdown()
 	}
-	return g.Close()
+	err = g.Close()
+	c.stopGateway(n) // after the node is gone, so its sockets' untracks never reach the peers
+	return err
 }
 
 // Stop stops node i gracefully (gossip.Node.Leave): peers drop its presences at once.
@@ -196,7 +200,9 @@ func (c *Cluster) Stop(ctx context.Context, i int) error {
 	g := n.g
 	n.running = false
 	n.mu.Unlock()
-	return g.Leave(ctx)
+	err = g.Leave(ctx)
+	c.stopGateway(n)
+	return err
 }
 
 // Restart starts a stopped or killed node i again: same name and address, a new tracker with a
@@ -249,6 +255,7 @@ func (c *Cluster) Close() error {
 		n.running = false
 		n.mu.Unlock()
 		errs = append(errs, g.Close())
+		c.stopGateway(n)
 	}
 	if c.net != nil {
 		errs = append(errs, c.net.Close())
@@ -333,15 +340,37 @@ func (c *Cluster) start(n *Node) error {
 			gc.BindPort, _ = strconv.Atoi(port)
 		}
 	}
+	var ln net.Listener
+	if c.opts.Gateways != nil {
+		if ln, err = c.listenGateway(n); err != nil {
+			if tp != nil {
+				_ = tp.Shutdown()
+			}
+			return err
+		}
+		gc.HTTPAddr = ln.Addr().String()
+	}
 	g, err := gossip.New(gc, tr)
 	if err != nil {
 		if tp != nil {
 			_ = tp.Shutdown()
+		}
+		if ln != nil {
+			_ = ln.Close()
 		}
 		return fmt.Errorf("testcluster: node %d: %w", n.index, err)
 	}
 	n.mu.Lock()
 	n.tr, n.g, n.tp, n.addr, n.running = tr, g, tp, g.Addr(), true
 	n.mu.Unlock()
+	if ln != nil {
+		if err := c.serveGateway(n, ln); err != nil {
+			n.mu.Lock()
+			n.running = false
+			n.mu.Unlock()
+			_ = g.Close()
+			return err
+		}
+	}
 	return nil
 }

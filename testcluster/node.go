@@ -1,12 +1,14 @@
 package testcluster
 
 import (
+	"net/http"
 	"sync"
 	"sync/atomic"
 
 	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/testcluster/memnet"
 	"github.com/headcount-io/headcount/tracker"
+	"github.com/headcount-io/headcount/wsgateway"
 )
 
 // Node is one member of a Cluster. A Node value survives restarts: Tracker and Gossip return the
@@ -22,6 +24,11 @@ type Node struct {
 	tp      *memnet.Transport
 	addr    string
 	running bool
+
+	gw       *wsgateway.Gateway // with Options.Gateways, while running
+	srv      *http.Server
+	srvDone  chan struct{}
+	httpAddr string // kept across restarts
 
 	owners atomic.Uint64
 }
@@ -58,6 +65,30 @@ func (n *Node) Gossip() *gossip.Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.g
+}
+
+// Gateway returns the node's WebSocket gateway (nil without Options.Gateways, or while the
+// node is not running).
+func (n *Node) Gateway() *wsgateway.Gateway {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gw
+}
+
+// HTTPAddr returns the host:port of the node's gateway ("" without Options.Gateways).
+func (n *Node) HTTPAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.httpAddr
+}
+
+// URL returns the base URL of the node's gateway, e.g. "http://127.0.0.1:41234" (the demo page
+// is at URL()+"/", the Phoenix socket at URL()+"/socket"), or "" without Options.Gateways.
+func (n *Node) URL() string {
+	if a := n.HTTPAddr(); a != "" {
+		return "http://" + a
+	}
+	return ""
 }
 
 // NewOwner mints a connection id unique on this node (across restarts too).

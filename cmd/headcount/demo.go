@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -74,107 +71,46 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 type demoCluster struct {
 	cluster *testcluster.Cluster
 	addrs   []string // node i's HTTP host:port
-
-	mu      sync.Mutex
-	servers map[int]*http.Server
-	gws     map[int]*wsgateway.Gateway
 }
 
-// startDemo opens every HTTP listener first (so a busy port fails fast),
-// then starts the cluster, attaching a gateway to each node as it starts.
-func startDemo(nodes int, base hostPort, log *slog.Logger) (_ *demoCluster, err error) {
-	listeners := make([]net.Listener, nodes)
-	defer func() {
+// startDemo starts a loopback cluster whose node i serves its gateway on
+// base's port plus i. A busy port fails the start with a line naming it.
+func startDemo(nodes int, base hostPort, log *slog.Logger) (*demoCluster, error) {
+	d := &demoCluster{}
+	for i := 0; i < nodes; i++ {
+		d.addrs = append(d.addrs, net.JoinHostPort(base.host, strconv.Itoa(base.port+i)))
+	}
+	// Fail fast, naming the port, if one is taken.
+	for i, addr := range d.addrs {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			for _, ln := range listeners {
-				if ln != nil {
-					_ = ln.Close()
-				}
-			}
-		}
-	}()
-	d := &demoCluster{servers: map[int]*http.Server{}, gws: map[int]*wsgateway.Gateway{}}
-	for i := range listeners {
-		addr := net.JoinHostPort(base.host, strconv.Itoa(base.port+i))
-		if listeners[i], err = net.Listen("tcp", addr); err != nil {
 			return nil, listenError("http-base", addr+fmt.Sprintf(" (node %d)", i), err)
 		}
-		d.addrs = append(d.addrs, listeners[i].Addr().String())
+		_ = ln.Close()
 	}
 	secret := randomKey() // one key, so a token works on every node
-	var startErr error
-	d.cluster, err = testcluster.New(testcluster.Options{
+	c, err := testcluster.New(testcluster.Options{
 		Nodes:    nodes,
 		Loopback: true,
-		Gossip: func(i int) gossip.Config {
-			g := gossip.LocalConfig()
-			if i < len(d.addrs) {
-				g.HTTPAddr = d.addrs[i]
-			}
-			return g
+		Gossip:   func(int) gossip.Config { return gossip.LocalConfig() },
+		Tracker:  func(int) tracker.Config { return tracker.LocalConfig() },
+		Logger:   log,
+		Gateways: &testcluster.GatewayOptions{
+			Addr: func(i int) string { return d.addrs[i] },
+			Config: func(int) wsgateway.Config {
+				cfg := wsgateway.DefaultConfig()
+				cfg.JWTSecret = secret
+				cfg.DemoTokens = true
+				cfg.Registry = prometheus.NewRegistry()
+				return cfg
+			},
 		},
-		Tracker: func(int) tracker.Config { return tracker.LocalConfig() },
-		Logger:  log,
-		OnNodeStart: func(n *testcluster.Node) {
-			if n.Index() >= len(listeners) || listeners[n.Index()] == nil {
-				return
-			}
-			if err := d.attach(n, listeners[n.Index()], secret, log); err != nil && startErr == nil {
-				startErr = err
-			}
-			listeners[n.Index()] = nil // the server owns it now
-		},
-		OnNodeStop: d.detach,
 	})
-	if err == nil && startErr != nil {
-		_ = d.cluster.Close()
-		err = startErr
-	}
 	if err != nil {
 		return nil, err
 	}
+	d.cluster = c
 	return d, nil
-}
-
-// attach starts a gateway for node n serving on ln.
-func (d *demoCluster) attach(n *testcluster.Node, ln net.Listener, secret []byte, log *slog.Logger) error {
-	cfg := wsgateway.DefaultConfig()
-	cfg.Tracker = n.Tracker()
-	cfg.NodeName = n.Name()
-	cfg.Members = membersOf(n.Gossip())
-	cfg.JWTSecret = secret
-	cfg.DemoTokens = true
-	cfg.Registry = prometheus.NewRegistry()
-	cfg.Logger = log.With("node", n.Name(), "component", "wsgateway")
-	gw, err := wsgateway.New(cfg)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	srv, _ := serveHTTP(ln, gw.Handler(), log)
-	gw.SetReady(true)
-	d.mu.Lock()
-	d.servers[n.Index()], d.gws[n.Index()] = srv, gw
-	d.mu.Unlock()
-	return nil
-}
-
-// detach stops node n's gateway (sockets closed with 1001) and its server.
-func (d *demoCluster) detach(n *testcluster.Node) {
-	d.mu.Lock()
-	srv, gw := d.servers[n.Index()], d.gws[n.Index()]
-	delete(d.servers, n.Index())
-	delete(d.gws, n.Index())
-	d.mu.Unlock()
-	if gw == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	gw.SetReady(false)
-	_ = srv.Shutdown(ctx)
-	_ = gw.Shutdown(ctx)
-	_ = srv.Close()
 }
 
 func (d *demoCluster) close() error { return d.cluster.Close() }
