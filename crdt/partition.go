@@ -30,7 +30,7 @@ func (p *partition) all() []*Entry {
 	return out
 }
 
-// visible returns the change that showing (or hiding) all entries makes.
+// visible returns the entries counted now: all of them unless hidden.
 func (p *partition) visible() []*Entry {
 	if p.hidden {
 		return nil

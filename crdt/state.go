@@ -122,13 +122,10 @@ func (s *State) internTopic(t string) string {
 	return t
 }
 
-// releaseTopic forgets an interned topic once nothing refers to it; the
-// caller (which counts presences per topic) knows when that is.
-func (s *State) releaseTopic(t string) { delete(s.topics, t) }
-
-// ReleaseTopic tells the state that no entry refers to topic any more, so
-// its interned string can be freed.
-func (s *State) ReleaseTopic(topic string) { s.releaseTopic(topic) }
+// ReleaseTopic tells the state that no visible entry refers to topic any
+// more, so its interned string can be freed; the caller, which counts
+// presences per topic, knows when that is. Hidden entries keep their copy.
+func (s *State) ReleaseTopic(topic string) { delete(s.topics, topic) }
 
 // Add adds a presence to the local partition under a fresh ref and returns
 // the new entry. The add is buffered until Flush.
