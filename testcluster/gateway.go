@@ -23,7 +23,9 @@ type GatewayOptions struct {
 	Addr func(i int) string
 }
 
-// membersOf adapts a gossip node's member list to the gateway's.
+// membersOf adapts a gossip node's member list to the gateway's. The agent
+// (cmd/headcount) has the same ten lines: gossip and wsgateway do not import
+// each other, so the adapter lives with each program that joins them.
 func membersOf(g *gossip.Node) func() []wsgateway.Member {
 	return func() []wsgateway.Member {
 		ms := g.Members()

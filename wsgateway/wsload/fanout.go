@@ -263,6 +263,24 @@ func totalFrames(ws []*socket) int64 {
 	return n
 }
 
+// openJoined dials a socket, joins topic and starts its reader and
+// heartbeat; the socket's count starts at the presence_state it was sent.
+func openJoined(ctx context.Context, url, token, topic string, hb *heartbeater) (*socket, error) {
+	s, err := dialSocket(ctx, url, token)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.join(topic)
+	if err != nil {
+		s.ws.Close()
+		return nil, err
+	}
+	s.count.Store(n)
+	hb.add(s)
+	s.start(s.run)
+	return s, nil
+}
+
 // openAll dials and joins len(out) sockets with cfg.DialConcurrency workers.
 func openAll(ctx context.Context, cfg Config, out []*socket, hb *heartbeater) error {
 	next := make(chan int)
@@ -277,18 +295,9 @@ func openAll(ctx context.Context, cfg Config, out []*socket, hb *heartbeater) er
 				if cfg.Token != nil {
 					token = cfg.Token(i)
 				}
-				s, err := dialSocket(ctx, cfg.URL, token)
+				s, err := openJoined(ctx, cfg.URL, token, cfg.Topic, hb)
 				if err == nil {
-					var n int64
-					n, err = s.join(cfg.Topic)
-					if err != nil {
-						s.ws.Close()
-					} else {
-						s.count.Store(n)
-						out[i] = s
-						hb.add(s)
-						s.start(s.run)
-					}
+					out[i] = s
 				}
 				if err != nil {
 					select {

@@ -93,20 +93,12 @@ schedule:
 		go func(i int, due time.Time) {
 			defer wg.Done()
 			defer func() { <-slots }()
-			s, err := dialSocket(ctx, cfg.URL, "")
+			s, err := openJoined(ctx, cfg.URL, "", cfg.Topic, hb)
 			if err == nil {
-				var n int64
-				if n, err = s.join(cfg.Topic); err != nil {
-					s.ws.Close()
-				} else {
-					now := time.Now()
-					lat[i] = now.Sub(due)
-					lastReply.Store(now.UnixNano())
-					s.count.Store(n)
-					socks[i] = s
-					hb.add(s)
-					s.start(s.run)
-				}
+				now := time.Now()
+				lat[i] = now.Sub(due)
+				lastReply.Store(now.UnixNano())
+				socks[i] = s
 			}
 			if err != nil {
 				select {
