@@ -174,11 +174,7 @@ func (c *Cluster) Kill(i int) error {
 	if err != nil {
 		return err
 	}
-	c.stopping(n)
-	n.mu.Lock()
-	tp, g := n.tp, n.g
-	n.running = false
-	n.mu.Unlock()
+	tp, g := c.halt(n)
 	if tp != nil {
 		_ = tp.Shutdown()
 	}
@@ -195,11 +191,7 @@ func (c *Cluster) Stop(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	c.stopping(n)
-	n.mu.Lock()
-	g := n.g
-	n.running = false
-	n.mu.Unlock()
+	_, g := c.halt(n)
 	err = g.Leave(ctx)
 	c.stopGateway(n)
 	return err
@@ -249,11 +241,7 @@ func (c *Cluster) Close() error {
 		if !n.Running() {
 			continue
 		}
-		c.stopping(n)
-		n.mu.Lock()
-		g := n.g
-		n.running = false
-		n.mu.Unlock()
+		_, g := c.halt(n)
 		errs = append(errs, g.Close())
 		c.stopGateway(n)
 	}
@@ -278,6 +266,16 @@ func (c *Cluster) started(n *Node) {
 	if c.opts.OnNodeStart != nil {
 		c.opts.OnNodeStart(n)
 	}
+}
+
+// halt runs the stop hook, marks n stopped and returns the transport and gossip node the
+// caller must shut down (crash, leave or close).
+func (c *Cluster) halt(n *Node) (*memnet.Transport, *gossip.Node) {
+	c.stopping(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.running = false
+	return n.tp, n.g
 }
 
 func (c *Cluster) stopping(n *Node) {

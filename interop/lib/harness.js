@@ -131,4 +131,27 @@ function upgradeStatus(server, query, protocols) {
   });
 }
 
-module.exports = { SECRET, CLIENTS, startServer, jwt, now, userToken, connect, waitUntil, joinPromise, upgradeStatus };
+// useServer starts a gateway before the enclosing describe block's tests and stops it, with
+// every socket opened through open(), after them. ctx.server is the running server.
+function useServer(lib, args) {
+  const { before, after } = require("node:test");
+  const sockets = [];
+  const ctx = {
+    server: null,
+    open(opts) {
+      const s = connect(lib, ctx.server, opts);
+      sockets.push(s);
+      return s;
+    },
+  };
+  before(async () => {
+    ctx.server = await startServer(args);
+  });
+  after(async () => {
+    sockets.forEach((s) => s.disconnect());
+    await ctx.server.stop();
+  });
+  return ctx;
+}
+
+module.exports = { SECRET, CLIENTS, startServer, useServer, jwt, now, userToken, connect, waitUntil, joinPromise, upgradeStatus };

@@ -5,7 +5,7 @@
 
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { CLIENTS, startServer, connect, waitUntil, joinPromise, jwt, now, userToken, upgradeStatus } = require("../lib/harness");
+const { CLIENTS, startServer, waitUntil, joinPromise, jwt, now, userToken, upgradeStatus, useServer } = require("../lib/harness");
 const { watchTopic, countsOf } = require("../lib/presence-store");
 
 describe("upgrade", () => {
@@ -30,20 +30,8 @@ describe("upgrade", () => {
 
 for (const [name, lib] of CLIENTS) {
   describe(name + " auth", () => {
-    let server;
-    const sockets = [];
-    const open = (opts) => {
-      const s = connect(lib, server, opts);
-      sockets.push(s);
-      return s;
-    };
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      sockets.forEach((s) => s.disconnect());
-      await server.stop();
-    });
+    const ctx = useServer(lib);
+    const open = ctx.open;
 
     it("counts a token's sub as a user (token param)", async () => {
       const w = watchTopic(open({ params: { token: userToken("alice") } }), "auth:param");

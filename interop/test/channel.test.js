@@ -2,27 +2,15 @@
 // The official phoenix client (1.8.16 and 1.8.12) against the gateway: join, presence_state,
 // presence_diff, leave, heartbeat, reconnect after a server close, rejoin.
 
-const { describe, it, before, after } = require("node:test");
+const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
-const { CLIENTS, startServer, connect, waitUntil, joinPromise } = require("../lib/harness");
+const { CLIENTS, waitUntil, joinPromise, useServer } = require("../lib/harness");
 const { watchTopic, countsOf } = require("../lib/presence-store");
 
 for (const [name, lib] of CLIENTS) {
   describe(name, () => {
-    let server;
-    const sockets = [];
-    const open = (opts) => {
-      const s = connect(lib, server, opts);
-      sockets.push(s);
-      return s;
-    };
-    before(async () => {
-      server = await startServer(["-idle-timeout", "1500ms"]);
-    });
-    after(async () => {
-      sockets.forEach((s) => s.disconnect());
-      await server.stop();
-    });
+    const ctx = useServer(lib, ["-idle-timeout", "1500ms"]);
+    const open = ctx.open;
 
     it("joins, gets presence_state, and leaves", async () => {
       const socket = open({ heartbeatIntervalMs: 300 });
@@ -34,7 +22,7 @@ for (const [name, lib] of CLIENTS) {
 
       const left = await new Promise((resolve) => w.channel.leave().receive("ok", () => resolve("ok")));
       assert.equal(left, "ok");
-      await waitUntil(async () => (await server.counts("chan:join")).viewers.count === 0, "untracked after leave");
+      await waitUntil(async () => (await ctx.server.counts("chan:join")).viewers.count === 0, "untracked after leave");
     });
 
     it("sends presence_diff to others on join and leave", async () => {
@@ -74,13 +62,13 @@ for (const [name, lib] of CLIENTS) {
       await joinPromise(w.channel);
       await waitUntil(() => w.states === 1, "first presence_state");
 
-      await server.restart();
+      await ctx.server.restart();
       await waitUntil(() => codes.length >= 1, "server close");
       assert.equal(codes[0], 1001);
       await waitUntil(() => w.states >= 2, "presence_state after the rejoin");
       await waitUntil(() => socket.isConnected(), "reconnected");
       assert.deepEqual(countsOf(w.store), { viewers: 1, users: 0 });
-      const truth = await server.counts("chan:restart");
+      const truth = await ctx.server.counts("chan:restart");
       assert.equal(truth.viewers.count, 1, "counted once after the rejoin");
     });
   });
