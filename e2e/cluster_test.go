@@ -173,6 +173,9 @@ func TestAgentStartupErrors(t *testing.T) {
 		{"gossip port in use", []string{"agent", "--name", "x", "--bind", busy.gossip, "--http", "127.0.0.1:0"}, 1, "--bind"},
 		{"unknown flag", []string{"agent", "--nmae", "x"}, 2, "-nmae"},
 		{"missing key file", []string{"agent", "--gossip-key-file", "/nonexistent/key"}, 1, "--gossip-key-file"},
+		// Issue 10: gossip without a key is open to anyone who can reach the port.
+		{"open gossip on every interface", []string{"agent", "--name", "x", "--bind", "0.0.0.0:0", "--advertise", "10.1.2.3", "--http", "127.0.0.1:0"}, 1, "--insecure-gossip"},
+		{"open gossip on an interface", []string{"agent", "--name", "x", "--bind", "10.1.2.3:0", "--http", "127.0.0.1:0"}, 1, "--gossip-key-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary, tc.args...)

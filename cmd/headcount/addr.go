@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // hostPort is a parsed host:port flag value. An empty host means every
@@ -24,6 +25,16 @@ func (h hostPort) unspecified() bool {
 	}
 	ip := net.ParseIP(h.host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// loopback reports whether h binds only a loopback address (127.0.0.0/8,
+// ::1 or the name localhost), which no other machine can reach.
+func (h hostPort) loopback() bool {
+	if strings.EqualFold(h.host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h.host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parseHostPort parses the value of the flag called name, as host:port,

@@ -139,8 +139,13 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 
 	ag.srv, ag.served = serveHTTP(ln, ag.gw.Handler(), log)
 	ag.gw.SetReady(true)
-	if len(cfg.gossipKeys) == 0 {
-		log.Warn("gossip traffic is not encrypted; use --gossip-key-file on networks you do not trust")
+	switch {
+	case cfg.insecureGossip:
+		log.Warn("--insecure-gossip: gossip is neither authenticated nor encrypted; anyone who can reach " +
+			cfg.bind.String() + " can rewrite or delete every count; use --gossip-key-file ('headcount keygen')")
+	case len(cfg.gossipKeys) == 0:
+		log.Warn("gossip is not authenticated (no --gossip-key-file): anyone who can reach the gossip port can rewrite counts; " +
+			"fine on loopback, use 'headcount keygen' and --gossip-key-file for every real cluster")
 	}
 	log.Info("headcount agent started",
 		"name", cfg.name, "gossip", cfg.bind.String(), "advertise", cfg.advertise.String(),

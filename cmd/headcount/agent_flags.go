@@ -34,6 +34,9 @@ type agentFlags struct {
 	maxConnsPerIP   int
 	coalesceWindow  time.Duration
 	log             logFlags
+
+	// Secure by default (issue 10).
+	insecureGossip bool
 }
 
 func (a *agentFlags) register(fs *flagSet) {
@@ -55,6 +58,9 @@ func (a *agentFlags) register(fs *flagSet) {
 	fs.IntVar(&a.maxConnsPerIP, "max-conns-per-ip", gw.MaxConnsPerIP, "WebSockets one remote IP may hold (0 = no limit; set 0 behind a proxy or load balancer); more get HTTP 429")
 	fs.DurationVar(&a.coalesceWindow, "coalesce-window", gw.CoalesceWindow, "how long count changes are gathered into one presence_diff per topic")
 	a.log.register(fs)
+
+	// Secure by default (issue 10).
+	fs.BoolVar(&a.insecureGossip, "insecure-gossip", false, "allow a non-loopback --bind without --gossip-key-file: anyone who can reach the gossip port can then rewrite every count; never outside a trusted test network")
 }
 
 // agentConfig is the validated form of agentFlags, with key files read.
@@ -76,6 +82,7 @@ type agentConfig struct {
 	maxConns       int
 	maxConnsPerIP  int
 	coalesceWindow time.Duration
+	insecureGossip bool // --insecure-gossip given and no key: gossip is open to anyone
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -129,6 +136,14 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		if _, err := parseHostPort("pprof", a.pprof); err != nil {
 			return nil, usageError{err}
 		}
+	}
+	if a.gossipKeyFile == "" && !c.bind.loopback() {
+		if !a.insecureGossip {
+			return nil, fmt.Errorf("--bind %s is not a loopback address and --gossip-key-file is not set: "+
+				"without a key anyone who can reach the gossip port can rewrite counts; "+
+				"make a key with 'headcount keygen' and pass --gossip-key-file, or pass --insecure-gossip to accept the risk", c.bind)
+		}
+		c.insecureGossip = true
 	}
 	if err := c.resolveAdvertise(a.advertise); err != nil {
 		return nil, err

@@ -68,6 +68,8 @@ func TestEveryAgentFlagHasAnEnvironmentVariable(t *testing.T) {
 		"HEADCOUNT_MAX_CONNS":        "7",
 		"HEADCOUNT_MAX_CONNS_PER_IP": "0",
 		"HEADCOUNT_COALESCE_WINDOW":  "5ms",
+		// Secure by default (issue 10).
+		"HEADCOUNT_INSECURE_GOSSIP": "true",
 	}
 	a, err := parseAgent(t, environ)
 	if err != nil {
@@ -79,6 +81,9 @@ func TestEveryAgentFlagHasAnEnvironmentVariable(t *testing.T) {
 		"https://a.example,https://b.example", "local", "blue", "127.0.0.1:6060", "3s", "json", "debug"}
 	if !slices.Equal(got, want) || !a.demoTokens || a.maxConns != 7 || a.maxConnsPerIP != 0 || a.coalesceWindow != 5*time.Millisecond {
 		t.Fatalf("got %q demo=%v\nwant %q", got, a.demoTokens, want)
+	}
+	if !a.insecureGossip {
+		t.Errorf("issue 10 flags from the environment: insecure-gossip %v", a.insecureGossip)
 	}
 	// and every registered flag is covered by this test
 	e := &env{lookupEnv: func(string) (string, bool) { return "", false }}
