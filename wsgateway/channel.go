@@ -23,7 +23,7 @@ type joinParams struct {
 	Connections bool `json:"connections"`
 }
 
-// handle runs one decoded frame. Reader goroutine only.
+// handle runs one decoded frame. Reader only (see conn).
 func (c *conn) handle(m message) {
 	switch {
 	case m.Topic == topicPhx && m.Event == evHeartbeat:

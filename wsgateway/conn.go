@@ -1,8 +1,6 @@
 package wsgateway
 
 import (
-	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,21 +20,30 @@ const (
 // several gateways share one tracker.
 var nextOwner atomic.Uint64
 
-// outFrame is one frame waiting in a socket's queue.
+// outFrame is one frame waiting in a connection's queue.
 type outFrame struct {
-	data []byte                     // an encoded text frame, or
-	pm   *websocket.PreparedMessage // a frame shared by many sockets
-	sub  *sub                       // set for presence diffs, which are rewritten in place
-	skip bool                       // a presence diff that became pointless
+	data   []byte       // an encoded text frame, or
+	shared *sharedFrame // a frame shared by many connections
+	sub    *sub         // set for presence diffs, which are rewritten in place
+	skip   bool         // a presence diff that became pointless
 }
 
-// conn is one WebSocket. Its reader goroutine (Gateway.runSocket) owns chans and the join
-// bucket. A writer goroutine runs only while the queue has frames (an idle socket holds no
-// writer stack); there is at most one at a time and it owns ws writes. mu guards the queue,
-// the writer state and every sub's counts.
+// sharedFrame is one encoded frame sent to many connections: the text for transports that
+// copy it, and the same frame prepared once for WebSockets. Both are immutable.
+type sharedFrame struct {
+	data []byte
+	pm   *websocket.PreparedMessage
+}
+
+// conn is one client connection speaking the Phoenix protocol, whatever transport carries it:
+// the channel logic lives here once, the transport only moves frames. The connection's reader
+// (the WebSocket's read loop) owns chans and the join bucket. A writer goroutine runs
+// only while the queue has frames (an idle connection holds no writer stack); there is at most
+// one at a time and it owns transport writes. mu guards the queue, the writer state and every
+// sub's counts.
 type conn struct {
 	g    *Gateway
-	ws   *websocket.Conn
+	t    transport // nil only in tests of the queue
 	id   uint64
 	user string
 	vsn  protoVersion
@@ -51,13 +58,30 @@ type conn struct {
 	reason  string
 
 	writing    bool          // a writer goroutine is running (guarded by mu)
-	done       chan struct{} // closed when the socket is closing
-	writerDone chan struct{} // closed by the last writer, after the close frame and ws.Close
+	done       chan struct{} // closed when the connection is closing
+	writerDone chan struct{} // closed by the last writer, after transport.finish
 
-	// Reader goroutine only.
+	// Reader only.
 	chans      map[string]*sub
 	joinTokens float64
 	joinAt     time.Time
+}
+
+// transport carries one connection's frames to its client: a WebSocket (wsTransport), or
+// another transport sharing the same channel logic. write and finish are called only by the connection's writer
+// goroutine (at most one runs at a time), in queue order; abort may be called from any
+// goroutine, also while write blocks. A transport never calls back into its conn.
+type transport interface {
+	// write delivers one text frame, f.data or f.shared; it may block until the client takes
+	// it. An error means the frame cannot be delivered: the connection is then closed without
+	// a close code.
+	write(f *outFrame) error
+	// finish ends the transport after the last frame: it tells the client code and reason
+	// where the transport has close codes (code 0: none) and releases its resources. Called
+	// once.
+	finish(code int, reason string)
+	// abort makes a blocked or later write give up soon: the connection is closing.
+	abort()
 }
 
 // enqueue appends an encoded frame; a socket whose queue overflows is closed with 1008.
@@ -104,23 +128,23 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 	f := s.pending
 	if f != nil {
 		// Still queued: newest counts win, rewritten from what the client holds.
-		f.pm, f.data, f.skip = nil, nil, false
+		f.shared, f.data, f.skip = nil, nil, false
 		switch {
 		case s.base == to:
 			f.skip = true
 		case s.base == from:
-			f.pm = shared.get(c.vsn, s.withConns)
+			f.shared = shared.get(c.vsn, s.withConns)
 		}
-		if !f.skip && f.pm == nil {
+		if !f.skip && f.shared == nil {
 			f.data = c.personalDiff(s, s.base, to)
 		}
 		return false
 	}
 	f = &outFrame{sub: s}
 	if s.base == from {
-		f.pm = shared.get(c.vsn, s.withConns)
+		f.shared = shared.get(c.vsn, s.withConns)
 	}
-	if f.pm == nil {
+	if f.shared == nil {
 		f.data = c.personalDiff(s, s.base, to)
 	}
 	s.pending = f
@@ -135,8 +159,8 @@ func (c *conn) personalDiff(s *sub, from, to Counts) []byte {
 	return appendFrame(nil, c.vsn, optString{}, optString{}, s.topic, "presence_diff", payload)
 }
 
-// close starts closing the socket: the writer sends a close frame with code (none when code
-// is 0) and closes the connection. It may be called from any goroutine, more than once.
+// close starts closing the connection: the writer finishes the transport with code (no close
+// code when 0). It may be called from any goroutine, more than once.
 func (c *conn) close(code int, reason string) {
 	c.mu.Lock()
 	if c.closing {
@@ -146,29 +170,24 @@ func (c *conn) close(code int, reason string) {
 	c.closing = true
 	c.code, c.reason = code, reason
 	c.queue = nil
-	c.kick() // the writer sees closing, sends the close frame and closes the connection
+	c.kick() // the writer sees closing and finishes the transport
 	c.mu.Unlock()
 	close(c.done)
-	if c.ws != nil {
-		// A writer stuck on a client that does not read gives up within a second.
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	if c.t != nil {
+		c.t.abort() // a writer stuck on a client that does not read gives up soon
 	}
 }
 
 // writeLoop is a writer goroutine: it drains the queue in order and exits when it is empty.
-// The writer that finds the socket closing sends the close frame, closes the connection and
-// closes writerDone; no writer starts after it.
+// The writer that finds the connection closing finishes the transport and closes writerDone;
+// no writer starts after it.
 func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if c.closing {
 			code, reason := c.code, c.reason
 			c.mu.Unlock()
-			if code != 0 {
-				msg := websocket.FormatCloseMessage(code, reason)
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			}
-			c.ws.Close()
+			c.t.finish(code, reason)
 			close(c.writerDone)
 			return
 		}
@@ -208,79 +227,18 @@ func (c *conn) write(f *outFrame) error {
 	if f.skip {
 		return nil
 	}
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.g.cfg.WriteTimeout)); err != nil {
+	if err := c.t.write(f); err != nil {
 		return err
 	}
-	var err error
-	if f.pm != nil {
-		err = c.ws.WritePreparedMessage(f.pm)
-	} else {
-		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+	c.g.metrics.framesOut.Inc()
+	if f.sub != nil {
+		c.g.metrics.diffsSent.Inc()
 	}
-	if err == nil {
-		c.g.metrics.framesOut.Inc()
-		if f.sub != nil {
-			c.g.metrics.diffsSent.Inc()
-		}
-	}
-	return err
+	return nil
 }
 
-// readLoop is the reader: it handles frames in order until the socket fails or closes.
-func (c *conn) readLoop() {
-	c.ws.SetReadLimit(c.g.cfg.MaxFrameBytes)
-	for {
-		if err := c.ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
-			c.close(0, "")
-			return
-		}
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.g.metrics.framesIn.Inc()
-		if mt != websocket.TextMessage {
-			c.g.metrics.errors.WithLabelValues("binary").Inc()
-			c.close(closeUnsupported, "binary frames are not supported")
-			return
-		}
-		m, err := decodeFrame(c.vsn, data)
-		if err != nil {
-			c.g.metrics.errors.WithLabelValues("malformed").Inc()
-			c.g.log.Debug("malformed frame", "conn", c.id, "err", err)
-			c.close(closeInvalidPayload, "malformed frame")
-			return
-		}
-		c.handle(m)
-		select {
-		case <-c.done:
-			return
-		default:
-		}
-	}
-}
-
-func (c *conn) readFailed(err error) {
-	var ne net.Error
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has already sent 1009 (message too big).
-		c.g.metrics.errors.WithLabelValues("frame_too_big").Inc()
-		c.close(0, "")
-	case errors.As(err, &ne) && ne.Timeout():
-		c.g.metrics.errors.WithLabelValues("idle_timeout").Inc()
-		c.close(closeGoingAway, "idle timeout")
-	case errors.As(err, &ce):
-		c.close(0, "") // the client closed; gorilla answered its close frame
-	default:
-		c.close(0, "")
-	}
-}
-
-// cleanup removes every channel of the socket and its presences. Reader goroutine only,
-// after the read loop ended.
+// cleanup removes every channel of the connection and its presences. Reader only, after the
+// last frame from the client was handled.
 func (c *conn) cleanup() {
 	for _, s := range c.chans {
 		c.dropSub(s)

@@ -248,7 +248,8 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &conn{
-		g: g, ws: ws, id: nextOwner.Add(1), user: user, vsn: vsn, ip: ip,
+		g: g, t: &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout},
+		id: nextOwner.Add(1), user: user, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}
@@ -262,13 +263,13 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// The socket gets its own goroutine so that the HTTP server's per-request state (its
 	// buffers and deep stack) is released now rather than held for the socket's lifetime.
-	go g.runSocket(c)
+	go g.runSocket(c, ws)
 }
 
 // runSocket reads c until it closes, then removes its presences and waits for its writer.
-func (g *Gateway) runSocket(c *conn) {
+func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
 	defer g.wg.Done()
-	c.readLoop()
+	c.readLoop(ws)
 	c.close(0, "")
 	c.cleanup()
 	<-c.writerDone

@@ -97,17 +97,17 @@ func (h *hub) remove(s *sub) {
 type sharedDiffs struct {
 	topic    string
 	from, to Counts
-	pm       [3][2]*websocket.PreparedMessage // [vsn][withConns]
+	frames   [3][2]*sharedFrame // [vsn][withConns]
 	h        *hub
 }
 
-func (d *sharedDiffs) get(v protoVersion, withConns bool) *websocket.PreparedMessage {
+func (d *sharedDiffs) get(v protoVersion, withConns bool) *sharedFrame {
 	wc := 0
 	if withConns {
 		wc = 1
 	}
-	if pm := d.pm[v][wc]; pm != nil {
-		return pm
+	if f := d.frames[v][wc]; f != nil {
+		return f
 	}
 	payload := appendDiff(nil, d.from.view(withConns), d.to.view(withConns), withConns)
 	frame := appendFrame(nil, v, optString{}, optString{}, d.topic, "presence_diff", payload)
@@ -116,9 +116,10 @@ func (d *sharedDiffs) get(v protoVersion, withConns bool) *websocket.PreparedMes
 		d.h.g.log.Error("prepare presence_diff", "topic", d.topic, "err", err)
 		return nil
 	}
-	d.pm[v][wc] = pm
+	f := &sharedFrame{data: frame, pm: pm}
+	d.frames[v][wc] = f
 	d.h.g.metrics.diffEncodes.Inc()
-	return pm
+	return f
 }
 
 // flush brings every local channel of topic up to the tracker's current counts.

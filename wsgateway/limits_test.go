@@ -116,7 +116,7 @@ func TestNewestCountsWin(t *testing.T) {
 	}
 	require.Len(t, c.queue, 1)
 	f := c.queue[0]
-	require.Nil(t, f.pm, "the rewritten diff starts from the socket's counts, not the broadcast's")
+	require.Nil(t, f.shared, "the rewritten diff starts from the socket's counts, not the broadcast's")
 	requireJSONEq(t, diffFrame("room:a", 2, 2, 0, 0), string(f.data))
 
 	// Back to what it holds: the queued diff becomes a no-op.

@@ -1,0 +1,95 @@
+package wsgateway
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsTransport carries a conn over a WebSocket: frames are text messages, closes are close
+// frames.
+type wsTransport struct {
+	ws           *websocket.Conn
+	writeTimeout time.Duration
+}
+
+var _ transport = (*wsTransport)(nil)
+
+func (w *wsTransport) write(f *outFrame) error {
+	if err := w.ws.SetWriteDeadline(time.Now().Add(w.writeTimeout)); err != nil {
+		return err
+	}
+	if f.shared != nil {
+		return w.ws.WritePreparedMessage(f.shared.pm)
+	}
+	return w.ws.WriteMessage(websocket.TextMessage, f.data)
+}
+
+func (w *wsTransport) finish(code int, reason string) {
+	if code != 0 {
+		msg := websocket.FormatCloseMessage(code, reason)
+		_ = w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	}
+	w.ws.Close()
+}
+
+// abort gives a writer stuck on a client that does not read a second to finish.
+func (w *wsTransport) abort() {
+	_ = w.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+// readLoop is the WebSocket's reader: it handles frames in order until the socket fails or
+// closes.
+func (c *conn) readLoop(ws *websocket.Conn) {
+	ws.SetReadLimit(c.g.cfg.MaxFrameBytes)
+	for {
+		if err := ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
+			c.close(0, "")
+			return
+		}
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.g.metrics.framesIn.Inc()
+		if mt != websocket.TextMessage {
+			c.g.metrics.errors.WithLabelValues("binary").Inc()
+			c.close(closeUnsupported, "binary frames are not supported")
+			return
+		}
+		m, err := decodeFrame(c.vsn, data)
+		if err != nil {
+			c.g.metrics.errors.WithLabelValues("malformed").Inc()
+			c.g.log.Debug("malformed frame", "conn", c.id, "err", err)
+			c.close(closeInvalidPayload, "malformed frame")
+			return
+		}
+		c.handle(m)
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ne net.Error
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has already sent 1009 (message too big).
+		c.g.metrics.errors.WithLabelValues("frame_too_big").Inc()
+		c.close(0, "")
+	case errors.As(err, &ne) && ne.Timeout():
+		c.g.metrics.errors.WithLabelValues("idle_timeout").Inc()
+		c.close(closeGoingAway, "idle timeout")
+	case errors.As(err, &ce):
+		c.close(0, "") // the client closed; gorilla answered its close frame
+	default:
+		c.close(0, "")
+	}
+}
