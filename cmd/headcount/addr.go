@@ -38,13 +38,14 @@ func (h hostPort) loopback() bool {
 }
 
 // parseHostPort parses the value of the flag called name, as host:port,
-// :port, or a bare port number.
-func parseHostPort(name, s string) (hostPort, error) {
+// :port (every interface), or a bare port number, which keeps defaultHost:
+// "--bind 7969" must not turn a loopback default into every interface.
+func parseHostPort(name, s, defaultHost string) (hostPort, error) {
 	if s == "" {
 		return hostPort{}, fmt.Errorf("--%s is empty, want host:port", name)
 	}
 	if _, err := strconv.Atoi(s); err == nil {
-		s = ":" + s
+		s = net.JoinHostPort(defaultHost, s)
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {

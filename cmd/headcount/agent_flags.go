@@ -10,6 +10,7 @@ import (
 )
 
 const (
+	defaultHost       = "127.0.0.1" // of --bind and --http, also when given a bare port
 	defaultGossipPort = 7946
 	defaultHTTPPort   = 4000
 )
@@ -37,14 +38,32 @@ type agentFlags struct {
 
 	// Secure by default (issue 10).
 	insecureGossip bool
+
+	// Operator (issue 14): secrets may come from the environment.
+	allowShortJWTSecret bool
 }
 
+// Secrets that may be given as environment variables instead of files, for
+// platforms that cannot mount files. Files are better: the environment of
+// a process is visible to more people and tools than a file with mode 600.
+const (
+	envJWTSecret = envPrefix + "JWT_SECRET" // the key of --jwt-secret-file
+	envGossipKey = envPrefix + "GOSSIP_KEY" // the contents of --gossip-key-file
+)
+
+// minJWTSecret is the shortest HS256 key accepted without
+// --allow-short-jwt-secret: RFC 7518 wants a key at least as long as the
+// hash (32 bytes), and a short one can be found by brute force offline
+// from any single token.
+const minJWTSecret = 32
+
 func (a *agentFlags) register(fs *flagSet) {
+	fs.withConfigFile(envJWTSecret, envGossipKey)
 	fs.StringVar(&a.name, "name", "", "node name, unique in the cluster (default: the host name, plus -PORT when --bind's port is not 7946)")
-	fs.StringVar(&a.bind, "bind", "127.0.0.1:"+strconv.Itoa(defaultGossipPort), "gossip address to listen on, UDP and TCP (host:port; 0.0.0.0:7946 for every interface)")
+	fs.StringVar(&a.bind, "bind", defaultHost+":"+strconv.Itoa(defaultGossipPort), "gossip address to listen on, UDP and TCP (host:port, or a bare port on "+defaultHost+"; 0.0.0.0:7946 for every interface)")
 	fs.StringVar(&a.advertise, "advertise", "", "gossip address other nodes use to reach this one (default: --bind, or a private interface address when --bind is 0.0.0.0)")
 	fs.Var(&a.join, "join", "seed peer host:port to join (repeatable or comma-separated; a DNS name joins every address it resolves to); retried until one answers")
-	fs.StringVar(&a.http, "http", "127.0.0.1:"+strconv.Itoa(defaultHTTPPort), "HTTP address for WebSocket, HTTP API, metrics and demo page (host:port)")
+	fs.StringVar(&a.http, "http", defaultHost+":"+strconv.Itoa(defaultHTTPPort), "HTTP address for WebSocket, HTTP API, metrics and demo page (host:port, or a bare port on "+defaultHost+")")
 	fs.StringVar(&a.jwtSecretFile, "jwt-secret-file", "", "file holding the HS256 key of user tokens (surrounding whitespace trimmed); without it every client is anonymous")
 	fs.StringVar(&a.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip encryption keys, one per line, first one encrypts (make one with 'headcount keygen')")
 	fs.Var(&a.allowedOrigins, "allowed-origins", "browser origins allowed to open a WebSocket, e.g. https://example.com, or * for any (repeatable or comma-separated; default: only pages served by this node)")
@@ -61,6 +80,9 @@ func (a *agentFlags) register(fs *flagSet) {
 
 	// Secure by default (issue 10).
 	fs.BoolVar(&a.insecureGossip, "insecure-gossip", false, "allow a non-loopback --bind without --gossip-key-file: anyone who can reach the gossip port can then rewrite every count; never outside a trusted test network")
+
+	// Operator (issue 14).
+	fs.BoolVar(&a.allowShortJWTSecret, "allow-short-jwt-secret", false, "accept a JWT key shorter than 32 bytes (refused by default: short HS256 keys can be brute-forced from one token)")
 }
 
 // agentConfig is the validated form of agentFlags, with key files read.
@@ -100,13 +122,13 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		coalesceWindow: a.coalesceWindow,
 	}
 	var err error
-	if c.bind, err = parseHostPort("bind", a.bind); err != nil {
+	if c.bind, err = parseHostPort("bind", a.bind, defaultHost); err != nil {
 		return nil, usageError{err}
 	}
 	if c.bind.unspecified() {
 		c.bind.host = "0.0.0.0"
 	}
-	if c.http, err = parseHostPort("http", a.http); err != nil {
+	if c.http, err = parseHostPort("http", a.http, defaultHost); err != nil {
 		return nil, usageError{err}
 	}
 	for _, j := range c.join {
@@ -133,7 +155,7 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		return nil, usagef("--coalesce-window must be positive, got %s", a.coalesceWindow)
 	}
 	if a.pprof != "" {
-		if _, err := parseHostPort("pprof", a.pprof); err != nil {
+		if _, err := parseHostPort("pprof", a.pprof, defaultHost); err != nil {
 			return nil, usageError{err}
 		}
 	}
@@ -152,16 +174,8 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 	if c.name == "" {
 		c.name = defaultNodeName(c.bind.port)
 	}
-	if a.jwtSecretFile != "" {
-		if c.jwtSecret, err = loadJWTSecret(a.jwtSecretFile); err != nil {
-			return nil, err
-		}
-	}
-	c.gossipKeyFile = a.gossipKeyFile
-	if a.gossipKeyFile != "" {
-		if c.gossipKeys, err = loadGossipKeys(a.gossipKeyFile); err != nil {
-			return nil, err
-		}
+	if err := a.resolveSecrets(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -136,16 +136,17 @@ func TestHTTPAdvertise(t *testing.T) {
 }
 
 func TestJWTSecretFileIsTrimmed(t *testing.T) {
-	p := writeFile(t, "jwt", "  s3cret \n\n")
+	const secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
+	p := writeFile(t, "jwt", "  "+secret+" \n\n")
 	c, err := resolveAgent(t, nil, "--jwt-secret-file", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.jwtSecret, []byte("s3cret")) {
+	if !bytes.Equal(c.jwtSecret, []byte(secret)) {
 		t.Fatalf("secret = %q", c.jwtSecret)
 	}
 	c, err = resolveAgent(t, map[string]string{"HEADCOUNT_JWT_SECRET_FILE": p})
-	if err != nil || !bytes.Equal(c.jwtSecret, []byte("s3cret")) {
+	if err != nil || !bytes.Equal(c.jwtSecret, []byte(secret)) {
 		t.Fatalf("from env: %q, %v", c.jwtSecret, err)
 	}
 }

@@ -40,7 +40,8 @@ func background(t *testing.T, ctx context.Context, args ...string) (stdout, stde
 	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
 	sig = make(chan os.Signal, 2)
 	exit = make(chan int, 1)
-	e := &env{stdout: stdout, stderr: stderr, signals: sig, lookupEnv: func(string) (string, bool) { return "", false }}
+	setEnv(t, nil)
+	e := &env{stdout: stdout, stderr: stderr, signals: sig}
 	go func() { exit <- run(ctx, e, args) }()
 	return stdout, stderr, sig, exit
 }

@@ -41,7 +41,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if d.nodes < 1 || d.nodes > 64 {
 		return usagef("--nodes must be from 1 to 64, got %d", d.nodes)
 	}
-	base, err := parseHostPort("http-base", d.httpBase)
+	base, err := parseHostPort("http-base", d.httpBase, defaultHost)
 	if err != nil {
 		return usageError{err}
 	}

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -17,35 +14,12 @@ func envName(name string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// applyEnv sets every flag of fs whose environment variable is present in
-// env. It runs before fs.Parse, so a flag on the command line wins over the
-// environment, which wins over the default. A bad value is reported naming
-// the variable.
-func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	sort.Strings(names)
-	for _, name := range names {
-		v, ok := lookup(envName(name))
-		if !ok {
-			continue
-		}
-		if err := fs.Set(name, v); err != nil {
-			return fmt.Errorf("invalid value %q for %s: %v", v, envName(name), err)
-		}
-		if l, ok := fs.Lookup(name).Value.(*listFlag); ok {
-			l.fromEnv = true
-		}
-	}
-	return nil
-}
-
 // listFlag is a flag that may be repeated and whose values may each be a
-// comma-separated list: --join a,b --join c gives [a b c]. Values that came
-// from the environment are replaced, not extended, by the command line.
+// comma-separated list: --join a,b --join c gives [a b c]. A list given on
+// the command line replaces, not extends, one from the environment or the
+// config file: each layer is only read for flags the ones above left unset.
 type listFlag struct {
-	values  []string
-	fromEnv bool
+	values []string
 }
 
 func (l *listFlag) String() string {
@@ -56,9 +30,6 @@ func (l *listFlag) String() string {
 }
 
 func (l *listFlag) Set(s string) error {
-	if l.fromEnv {
-		l.values, l.fromEnv = nil, false
-	}
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part != "" {
 			l.values = append(l.values, part)

@@ -3,9 +3,11 @@
 // (bench), and small clients of the HTTP API (members, count), plus version
 // and keygen.
 //
-// Every agent flag can also be given as an environment variable
-// HEADCOUNT_<NAME> (upper case, dashes as underscores); a flag on the
-// command line wins. Usage errors exit with status 2, runtime errors with 1.
+// Every flag can also be given as an environment variable HEADCOUNT_<NAME>
+// (upper case, dashes as underscores), and the agent's in a --config file
+// (keys are the flag names); a flag on the command line wins over the
+// variable, which wins over the file. Flags may follow positional
+// arguments. Usage errors exit with status 2, runtime errors with 1.
 //
 // This package only parses, wires and supervises: it must never hold
 // presence logic of its own (that lives in tracker, gossip and wsgateway).
@@ -24,10 +26,10 @@ import (
 )
 
 // env is what a subcommand may touch of the outside world, so that tests can
-// run subcommands in-process.
+// run subcommands in-process. Environment variables are read from the
+// process (ff reads them there); tests set them with t.Setenv.
 type env struct {
 	stdout, stderr io.Writer
-	lookupEnv      func(string) (string, bool)
 	// signals delivers SIGINT/SIGTERM to long-running subcommands.
 	signals <-chan os.Signal
 	// reload delivers SIGHUP: the agent re-reads its gossip key file.
@@ -68,7 +70,7 @@ func main() {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, signals: sig, reload: hup}
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, signals: sig, reload: hup}
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 
@@ -79,9 +81,16 @@ func run(ctx context.Context, e *env, args []string) int {
 		return 2
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			// "headcount help agent" is "headcount agent -h".
+			return run(ctx, e, []string{args[1], "-h"})
+		}
 		printUsage(e.stdout)
 		return 0
+	case "-version", "--version", "-v":
+		name, args = "version", []string{"version"}
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -112,7 +121,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'headcount <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "Run 'headcount help <command>' or 'headcount <command> -h' for the flags of a command.")
 }
 
 // flagSet is a subcommand's flags with its one-line synopsis for -h.
@@ -120,6 +129,9 @@ type flagSet struct {
 	*flag.FlagSet
 	e        *env
 	synopsis string
+	// extraEnv are HEADCOUNT_* variables the subcommand reads that are not
+	// flags (secrets); see withConfigFile.
+	extraEnv []string
 }
 
 // newFlagSet returns the flags of the subcommand named by the first word of
@@ -132,22 +144,27 @@ func newFlagSet(e *env, synopsis string) *flagSet {
 	return &flagSet{FlagSet: fs, e: e, synopsis: synopsis}
 }
 
-// parse applies the environment and then args. Parse errors come back as
-// usage errors; -h prints the usage to stdout and returns flag.ErrHelp.
+// parse sets the flags from args, the environment and the config file (see
+// parseLayers). Parse errors come back as usage errors; -h prints the usage
+// to stdout and returns flag.ErrHelp.
 func (fs *flagSet) parse(args []string) error {
-	if err := applyEnv(fs.FlagSet, fs.e.lookupEnv); err != nil {
-		return usageError{err}
+	err := fs.parseLayers(args, fs.e.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.printUsage(fs.e.stdout)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(fs.e.stdout, "Usage: headcount %s\n\nFlags (each also from %s<NAME>):\n", fs.synopsis, envPrefix)
-			fs.SetOutput(fs.e.stdout)
-			fs.PrintDefaults()
-			return err
-		}
-		return usageError{err}
+	return err
+}
+
+// printUsage prints the synopsis and every flag of the subcommand to w.
+func (fs *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: headcount %s\n\nFlags (each also from %s<NAME>", fs.synopsis, envPrefix)
+	if fs.Lookup(configFlag) != nil {
+		fmt.Fprint(w, " and from the --config file")
 	}
-	return nil
+	fmt.Fprint(w, "; flags may follow arguments):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // noArgs returns a usage error if positional arguments are left.

@@ -7,22 +7,27 @@ import (
 	"runtime/debug"
 )
 
-// version is set at link time with -ldflags "-X main.version=v1.2.3"; when
-// empty the module version and VCS revision recorded by the Go tool are used.
-var version = ""
+// version and commit are set at link time by release builds
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=abc123", see
+// .goreleaser.yaml and the Dockerfile); when empty, the module version and
+// the VCS revision the Go tool recorded in the build info are used.
+var (
+	version = ""
+	commit  = ""
+)
 
 // versionString returns the binary's version, commit and Go version.
 func versionString() string {
-	v, rev, dirty := version, "", false
+	v, rev, dirty := version, commit, false
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
+			switch {
+			case s.Key == "vcs.revision" && commit == "":
 				rev = s.Value
-			case "vcs.modified":
+			case s.Key == "vcs.modified" && commit == "":
 				dirty = s.Value == "true"
 			}
 		}
