@@ -1,0 +1,471 @@
+package webhook
+
+import (
+	"container/heap"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// Core is the webhook's decision logic: which events a topic's transitions produce, who owns a
+// topic, batching, retries and the bounded queue. It has no goroutines, clock or network: every
+// method takes the current time, and the caller sends what Next returns and reports the outcome
+// with Done. The same inputs always produce the same outputs (the jitter comes from Seed).
+//
+// A Core is not safe for concurrent use.
+type Core struct {
+	cfg     Config
+	self    string
+	prefix  string
+	members []string // sorted, self included
+
+	topics map[string]*topicState
+	timers timerHeap
+	lost   map[string]time.Time // topic -> when this node stopped owning it
+	dirty  map[string]struct{}  // topics whose state must be sent again
+
+	queue []Event // waiting events, oldest first, from index head
+	head  int
+
+	inflight *Batch
+	sending  bool
+	retryAt  time.Time
+	resyncAt time.Time
+
+	seq   uint64
+	rng   *rand.Rand
+	stats Stats
+}
+
+// Batch is one delivery: Body is the exact JSON to POST (sign it as is).
+type Batch struct {
+	// TimeMS is the body's time_ms: when the batch was formed, in Unix milliseconds.
+	TimeMS int64
+	// Events are the batch's events, in order.
+	Events []Event
+	// Body is the encoded Payload.
+	Body []byte
+	// Attempt is 1 for the first try, 2 for the first retry, and so on.
+	Attempt int
+}
+
+// Stats are a Core's counters since it was created.
+type Stats struct {
+	// Emitted counts events put on the queue (transitions and re-sent states).
+	Emitted uint64
+	// Resent counts the events of Emitted that re-send a topic's state (takeover, settle, repair).
+	Resent uint64
+	// Sent counts events delivered (the receiver answered 2xx).
+	Sent uint64
+	// Batches counts deliveries that succeeded.
+	Batches uint64
+	// Retries counts failed attempts that were scheduled again.
+	Retries uint64
+	// DroppedQueue counts events dropped because the queue was full.
+	DroppedQueue uint64
+	// DroppedRetries counts events dropped with a batch that failed MaxAttempts times.
+	DroppedRetries uint64
+	// DroppedHandover counts queued events dropped because another member took their topic.
+	DroppedHandover uint64
+	// Queued is the number of events waiting now (not counting the batch in flight).
+	Queued int
+	// Members is the number of members in the Core's view, self included.
+	Members int
+	// Settling is true while a re-send of the owned topics' state is scheduled (Settle after a
+	// member appeared).
+	Settling bool
+}
+
+// NewCore returns a Core for the decision fields of cfg; self is this node's member name and
+// idPrefix starts every event id (make it unique per incarnation). It returns an error wrapping
+// ErrConfig when a field is invalid.
+func NewCore(cfg Config, self, idPrefix string) (*Core, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &Core{
+		cfg:     cfg,
+		self:    self,
+		prefix:  idPrefix,
+		members: []string{self},
+		topics:  make(map[string]*topicState),
+		lost:    make(map[string]time.Time),
+		dirty:   make(map[string]struct{}),
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}, nil
+}
+
+// Stats returns the counters.
+func (c *Core) Stats() Stats {
+	s := c.stats
+	s.Queued = len(c.queue) - c.head
+	s.Members = len(c.members)
+	s.Settling = !c.resyncAt.IsZero()
+	return s
+}
+
+// Owner returns the member that sends topic's events in this node's view.
+func (c *Core) Owner(topic string) string { return Owner(topic, c.members) }
+
+// Members returns the member set the Core uses, sorted, self included.
+func (c *Core) Members() []string { return slices.Clone(c.members) }
+
+// Observe feeds the current counts of topic (read after a change notification). Observing the
+// same counts twice changes nothing.
+func (c *Core) Observe(now time.Time, topic string, n tracker.Counts) {
+	if strings.HasSuffix(topic, "*") {
+		return // a roll-up: never tracked, never occupied
+	}
+	ts := c.topics[topic]
+	if n.Connections <= 0 {
+		if ts == nil || !ts.occupied {
+			return
+		}
+		ts.cur = tracker.Counts{}
+		if ts.emptyAt.IsZero() {
+			ts.emptyAt = now
+			if c.cfg.VacateGrace == 0 {
+				c.vacate(now, topic, ts)
+			} else {
+				c.timers.add(now.Add(c.cfg.VacateGrace), topic, timerVacate)
+			}
+		}
+		return
+	}
+	if ts == nil {
+		ts = &topicState{}
+		c.topics[topic] = ts
+	}
+	ts.cur = n
+	if !ts.occupied {
+		*ts = topicState{occupied: true, since: now, cur: n, peakV: n.Viewers, peakU: n.Users}
+		c.emit(now, topic, Event{Name: NameOccupied, Topic: topic}, false)
+	} else {
+		ts.emptyAt = time.Time{}
+		ts.peakV = max(ts.peakV, n.Viewers)
+		ts.peakU = max(ts.peakU, n.Users)
+	}
+	if (n.Viewers != ts.sentV || n.Users != ts.sentU) && ts.countsDue.IsZero() {
+		ts.countsDue = now.Add(c.cfg.Debounce)
+		c.timers.add(ts.countsDue, topic, timerCounts)
+	}
+}
+
+// Forget drops topic from the state machine without an event (for tests and embedders that
+// remove a topic for good).
+func (c *Core) Forget(topic string) { delete(c.topics, topic) }
+
+func (c *Core) vacate(now time.Time, topic string, ts *topicState) {
+	ts.occupied = false
+	ts.vacatedAt = now
+	ts.occupiedMS = ts.emptyAt.Sub(ts.since).Milliseconds()
+	ts.pruneAt = now.Add(c.cfg.Retain)
+	ts.countsDue = time.Time{}
+	c.timers.add(ts.pruneAt, topic, timerPrune)
+	c.emit(now, topic, Event{Name: NameVacated, Topic: topic, Viewers: ts.peakV, Users: ts.peakU, OccupiedMS: ts.occupiedMS}, false)
+}
+
+// SetMembers sets the members this node sees alive (self is always one). Topics this node
+// gains have their state sent at once; topics it loses keep their queued events for Handover;
+// when a member appeared, every owned topic's state is sent again Settle later.
+func (c *Core) SetMembers(now time.Time, names []string) {
+	set := append([]string{c.self}, names...)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	if slices.Equal(set, c.members) {
+		return
+	}
+	old := c.members
+	c.members = set
+	added := false
+	for _, m := range set {
+		if _, found := slices.BinarySearch(old, m); !found {
+			added = true
+			break
+		}
+	}
+	for _, topic := range c.sortedTopics() {
+		was, is := Owner(topic, old) == c.self, Owner(topic, set) == c.self
+		switch {
+		case !was && is:
+			delete(c.lost, topic)
+			c.resend(now, topic)
+		case was && !is:
+			c.lost[topic] = now
+		}
+	}
+	if added {
+		c.resyncAt = now.Add(c.cfg.Settle)
+	}
+}
+
+func (c *Core) sortedTopics() []string {
+	out := make([]string, 0, len(c.topics))
+	for t := range c.topics {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// resend queues topic's current state, whoever owns it (callers check).
+func (c *Core) resend(now time.Time, topic string) {
+	ts := c.topics[topic]
+	if ts == nil {
+		return
+	}
+	if !ts.occupied {
+		c.emit(now, topic, Event{Name: NameVacated, Topic: topic, Viewers: ts.peakV, Users: ts.peakU, OccupiedMS: ts.occupiedMS}, true)
+		return
+	}
+	c.emit(now, topic, Event{Name: NameOccupied, Topic: topic}, true)
+	if c.cfg.Events.Counts && ts.cur.Connections > 0 {
+		ts.sentV, ts.sentU = ts.cur.Viewers, ts.cur.Users
+		c.emit(now, topic, Event{Name: NameCounts, Topic: topic, Viewers: ts.cur.Viewers, Users: ts.cur.Users}, true)
+	}
+}
+
+// emit queues ev if its name is selected and, for a transition, this node owns the topic.
+func (c *Core) emit(now time.Time, topic string, ev Event, resent bool) {
+	if !c.cfg.Events.want(ev.Name) {
+		return
+	}
+	if !resent && Owner(topic, c.members) != c.self {
+		return
+	}
+	c.seq++
+	ev.ID = c.prefix + "-" + strconv.FormatUint(c.seq, 10)
+	ev.created = now
+	if len(c.queue)-c.head >= c.cfg.QueueMax {
+		c.dirty[c.queue[c.head].Topic] = struct{}{}
+		c.queue[c.head] = Event{}
+		c.head++
+		c.stats.DroppedQueue++
+	}
+	if c.head > 0 && c.head >= len(c.queue)/2 {
+		n := copy(c.queue, c.queue[c.head:])
+		clear(c.queue[n:])
+		c.queue, c.head = c.queue[:n], 0
+	}
+	c.queue = append(c.queue, ev)
+	c.stats.Emitted++
+	if resent {
+		c.stats.Resent++
+	}
+}
+
+// Tick fires the deadlines that have passed: vacates after the grace, debounced counts, the
+// settle re-send, and forgetting old vacated topics.
+func (c *Core) Tick(now time.Time) {
+	for len(c.timers) > 0 && !c.timers[0].at.After(now) {
+		t := heap.Pop(&c.timers).(timer)
+		ts := c.topics[t.topic]
+		if ts == nil {
+			continue
+		}
+		switch t.kind {
+		case timerVacate:
+			if ts.occupied && !ts.emptyAt.IsZero() && !ts.emptyAt.Add(c.cfg.VacateGrace).After(t.at) {
+				c.vacate(now, t.topic, ts)
+			}
+		case timerCounts:
+			if !ts.countsDue.Equal(t.at) {
+				continue
+			}
+			ts.countsDue = time.Time{}
+			if ts.occupied && ts.cur.Connections > 0 && (ts.cur.Viewers != ts.sentV || ts.cur.Users != ts.sentU) {
+				ts.sentV, ts.sentU = ts.cur.Viewers, ts.cur.Users
+				c.emit(now, t.topic, Event{Name: NameCounts, Topic: t.topic, Viewers: ts.cur.Viewers, Users: ts.cur.Users}, false)
+			}
+		case timerPrune:
+			if _, dirty := c.dirty[t.topic]; !ts.occupied && ts.pruneAt.Equal(t.at) && !dirty {
+				delete(c.topics, t.topic)
+			}
+		}
+	}
+	if !c.resyncAt.IsZero() && !now.Before(c.resyncAt) {
+		c.resyncAt = time.Time{}
+		for _, topic := range c.sortedTopics() {
+			if Owner(topic, c.members) == c.self {
+				c.resend(now, topic)
+			}
+		}
+	}
+	for topic, at := range c.lost {
+		if now.Sub(at) >= c.cfg.Handover {
+			delete(c.lost, topic)
+		}
+	}
+}
+
+// deliverable reports whether this node may still send an event of topic.
+func (c *Core) deliverable(now time.Time, topic string) bool {
+	if Owner(topic, c.members) == c.self {
+		return true
+	}
+	at, ok := c.lost[topic]
+	return ok && now.Sub(at) < c.cfg.Handover
+}
+
+// Next returns the batch to send now, or nil when none is due (one is in flight, a retry waits
+// for its backoff, or the queue is empty or still gathering). Report its outcome with Done
+// before the next batch is formed.
+func (c *Core) Next(now time.Time) *Batch {
+	if c.sending {
+		return nil
+	}
+	if b := c.inflight; b != nil {
+		if now.Before(c.retryAt) {
+			return nil
+		}
+		kept := b.Events[:0]
+		for _, ev := range b.Events {
+			if c.deliverable(now, ev.Topic) {
+				kept = append(kept, ev)
+			} else {
+				c.stats.DroppedHandover++
+			}
+		}
+		if len(kept) != len(b.Events) {
+			clear(b.Events[len(kept):])
+			b.Events = kept
+			b.Body = encode(b.TimeMS, kept)
+		}
+		if len(kept) > 0 {
+			c.sending = true
+			return b
+		}
+		c.inflight = nil
+	}
+	if len(c.queue) == c.head && len(c.dirty) > 0 {
+		c.repair(now)
+	}
+	waiting := len(c.queue) - c.head
+	if waiting == 0 || (waiting < c.cfg.BatchMax && now.Before(c.queue[c.head].created.Add(c.cfg.BatchWait))) {
+		return nil
+	}
+	b := &Batch{TimeMS: now.UnixMilli(), Attempt: 1}
+	for c.head < len(c.queue) && len(b.Events) < c.cfg.BatchMax {
+		ev := c.queue[c.head]
+		c.queue[c.head] = Event{}
+		c.head++
+		if c.deliverable(now, ev.Topic) {
+			b.Events = append(b.Events, ev)
+		} else {
+			c.stats.DroppedHandover++
+		}
+	}
+	if c.head == len(c.queue) {
+		c.queue, c.head = c.queue[:0], 0
+	}
+	if len(b.Events) == 0 {
+		return nil
+	}
+	b.Body = encode(b.TimeMS, b.Events)
+	c.inflight, c.sending = b, true
+	return b
+}
+
+// repair queues the current state of every dirty topic this node owns.
+func (c *Core) repair(now time.Time) {
+	topics := make([]string, 0, len(c.dirty))
+	for t := range c.dirty {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	clear(c.dirty)
+	for _, t := range topics {
+		if Owner(t, c.members) == c.self {
+			c.resend(now, t)
+		}
+	}
+}
+
+// Done reports the outcome of the batch Next returned: ok when the receiver answered 2xx. A
+// failed batch is tried again after a backoff, or dropped after MaxAttempts (its topics' state
+// is then sent again later). It returns the events delivered, nil on failure.
+func (c *Core) Done(now time.Time, ok bool) []Event {
+	b := c.inflight
+	if b == nil || !c.sending {
+		return nil
+	}
+	c.sending = false
+	if ok {
+		c.inflight = nil
+		c.stats.Sent += uint64(len(b.Events))
+		c.stats.Batches++
+		if len(c.dirty) > 0 {
+			c.repair(now)
+		}
+		return b.Events
+	}
+	if b.Attempt >= c.cfg.MaxAttempts {
+		c.inflight = nil
+		c.stats.DroppedRetries += uint64(len(b.Events))
+		for _, ev := range b.Events {
+			c.dirty[ev.Topic] = struct{}{}
+		}
+		return nil
+	}
+	c.retryAt = now.Add(c.backoff(b.Attempt))
+	b.Attempt++
+	c.stats.Retries++
+	return nil
+}
+
+// backoff is the wait after the attempt-th failure: between half and all of
+// min(RetryMin*2^(attempt-1), RetryMax).
+func (c *Core) backoff(attempt int) time.Duration {
+	d := c.cfg.RetryMax
+	if attempt-1 < 32 {
+		if x := c.cfg.RetryMin << (attempt - 1); x > 0 && x < d {
+			d = x
+		}
+	}
+	half := d / 2
+	return half + time.Duration(c.rng.Int64N(int64(d-half)+1))
+}
+
+// Deadline returns when Tick or Next next has something to do, or the zero time when only new
+// input (Observe, SetMembers, Done) can create work.
+func (c *Core) Deadline() time.Time {
+	var d time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if len(c.timers) > 0 {
+		earlier(c.timers[0].at)
+	}
+	earlier(c.resyncAt)
+	switch {
+	case c.sending:
+	case c.inflight != nil:
+		earlier(c.retryAt)
+	case len(c.queue)-c.head >= c.cfg.BatchMax:
+		earlier(c.queue[c.head].created) // a full batch goes at once
+	case len(c.queue) > c.head:
+		earlier(c.queue[c.head].created.Add(c.cfg.BatchWait))
+	case len(c.dirty) > 0:
+		earlier(time.Unix(0, 1)) // repair at once
+	}
+	return d
+}
+
+func encode(timeMS int64, events []Event) []byte {
+	b, err := json.Marshal(Payload{TimeMS: timeMS, Events: events})
+	if err != nil {
+		panic("webhook: encoding a batch: " + err.Error()) // only known names are ever queued
+	}
+	return b
+}

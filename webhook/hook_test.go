@@ -1,0 +1,284 @@
+package webhook_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/headcount-io/headcount/tracker"
+	"github.com/headcount-io/headcount/webhook"
+	"github.com/headcount-io/headcount/webhook/webhooktest"
+)
+
+var secret = []byte("test-secret")
+
+// waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
+func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after %v: %v", timeout, err)
+		case <-tick.C:
+		}
+	}
+}
+
+func newTracker(t *testing.T, name string) *tracker.Tracker {
+	t.Helper()
+	cfg := tracker.LocalConfig()
+	cfg.Name = name
+	tr, err := tracker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func startHook(t *testing.T, tr *tracker.Tracker, rcv *webhooktest.Receiver, mut func(*webhook.Config)) *webhook.Hook {
+	t.Helper()
+	cfg := webhook.TestConfig()
+	cfg.URL, cfg.Secret, cfg.Tracker = rcv.URL(), secret, tr
+	cfg.Members = func() []string { return nil }
+	cfg.Logger = testLogger(t)
+	if mut != nil {
+		mut(&cfg)
+	}
+	h, err := webhook.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func names(evs []webhook.Event) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, strings.TrimPrefix(e.Name, "topic_"))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestHookDeliversSignedEvents(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	tr := newTracker(t, "a")
+	reg := prometheus.NewRegistry()
+	startHook(t, tr, rcv, func(c *webhook.Config) {
+		c.Events.Counts = true
+		c.Registerer = reg
+	})
+	if _, err := tr.Track(1, "room", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Track(2, "room", "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if got := names(rcv.Of("room")); got != "occupied,counts" {
+			return fmt.Errorf("events %q", got)
+		}
+		return nil
+	})
+	if err := tr.Untrack(1, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Untrack(2, "room"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if got := names(rcv.Of("room")); got != "occupied,counts,vacated" {
+			return fmt.Errorf("events %q", got)
+		}
+		return nil
+	})
+	evs := rcv.Of("room")
+	if c := evs[1]; c.Viewers != 1 || c.Users != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if v := evs[2]; v.Viewers != 1 || v.Users != 1 || v.OccupiedMS < 0 {
+		t.Fatalf("vacated %+v", v)
+	}
+	ids := map[string]bool{}
+	for _, d := range rcv.Deliveries() {
+		if !d.Verified || d.Status != http.StatusOK {
+			t.Fatalf("delivery %s: verified %v, status %d", d.Body, d.Verified, d.Status)
+		}
+		if d.Payload.TimeMS <= 0 {
+			t.Fatalf("time_ms %d", d.Payload.TimeMS)
+		}
+		for _, e := range d.Payload.Events {
+			if ids[e.ID] || !strings.HasPrefix(e.ID, "a-") {
+				t.Fatalf("id %q repeated or without the node prefix", e.ID)
+			}
+			ids[e.ID] = true
+		}
+	}
+	waitFor(t, time.Second, func() error {
+		if n := testutil.ToFloat64(mustCollector(t, reg, "headcount_webhook_events_sent_total")); n != 3 {
+			return fmt.Errorf("events_sent_total = %v", n)
+		}
+		return nil
+	})
+	if n, err := testutil.GatherAndCount(reg, "headcount_webhook_delivery_latency_seconds"); err != nil || n != 1 {
+		t.Fatalf("latency histogram: %d, %v", n, err)
+	}
+}
+
+func mustCollector(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	return collectorFunc(func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	})
+}
+
+type collectorFunc func() float64
+
+func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) {}
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.GaugeValue, f())
+}
+
+func TestHookRetries500ThenSameIDs(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	rcv.FailNext(http.StatusInternalServerError, http.StatusServiceUnavailable)
+	tr := newTracker(t, "a")
+	h := startHook(t, tr, rcv, nil)
+	if _, err := tr.Track(1, "room", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if len(rcv.Of("room")) != 1 {
+			return errors.New("not delivered")
+		}
+		return nil
+	})
+	ds := rcv.Deliveries()
+	if len(ds) != 3 || ds[0].Status != 500 || ds[1].Status != 503 || ds[2].Status != 200 {
+		t.Fatalf("deliveries: %d", len(ds))
+	}
+	for _, d := range ds[1:] {
+		if string(d.Body) != string(ds[0].Body) || !d.Verified {
+			t.Fatalf("retry %s differs from %s", d.Body, ds[0].Body)
+		}
+	}
+	if s := h.Stats(); s.Retries != 2 || s.Sent != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestHookRetriesTimeouts(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	tr := newTracker(t, "a")
+	var calls atomic.Int32
+	h := startHook(t, tr, rcv, func(c *webhook.Config) {
+		c.Timeout = 100 * time.Millisecond
+		c.Client = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				<-r.Context().Done() // the first attempt hangs until the timeout
+				return nil, r.Context().Err()
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	if _, err := tr.Track(1, "room", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if len(rcv.Of("room")) != 1 {
+			return errors.New("not delivered")
+		}
+		return nil
+	})
+	if s := h.Stats(); s.Retries != 1 {
+		t.Fatalf("stats %+v, want one retry after the timeout", s)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestHookSeesTopicsTrackedBeforeStart(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	tr := newTracker(t, "a")
+	if _, err := tr.Track(1, "early", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	startHook(t, tr, rcv, nil)
+	waitFor(t, 5*time.Second, func() error {
+		if names(rcv.Of("early")) != "occupied" {
+			return errors.New("no occupied for a topic tracked before the hook started")
+		}
+		return nil
+	})
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	tr := newTracker(t, "a")
+	base := func() webhook.Config {
+		c := webhook.DefaultConfig()
+		c.URL, c.Secret, c.Tracker = "http://127.0.0.1:1/hook", secret, tr
+		c.Members = func() []string { return nil }
+		return c
+	}
+	for name, mut := range map[string]func(*webhook.Config){
+		"URL":      func(c *webhook.Config) { c.URL = "" },
+		"scheme":   func(c *webhook.Config) { c.URL = "ftp://x/y" },
+		"Secret":   func(c *webhook.Config) { c.Secret = nil },
+		"Tracker":  func(c *webhook.Config) { c.Tracker = nil },
+		"Members":  func(c *webhook.Config) { c.Members = nil },
+		"Events":   func(c *webhook.Config) { c.Events = webhook.Events{} },
+		"Debounce": func(c *webhook.Config) { c.Debounce = 0 },
+		"Grace":    func(c *webhook.Config) { c.VacateGrace = -1 },
+		"Settle":   func(c *webhook.Config) { c.Settle = time.Millisecond; c.Handover = time.Second },
+	} {
+		c := base()
+		mut(&c)
+		if h, err := webhook.New(c); !errors.Is(err, webhook.ErrConfig) {
+			if h != nil {
+				_ = h.Close()
+			}
+			t.Fatalf("%s: err %v, want ErrConfig", name, err)
+		}
+	}
+	h, err := webhook.New(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+}
