@@ -194,7 +194,7 @@ func TestClusterFailoverOnKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	// Presences on every node; some topics live only on the node about to die.
 	for i := range 30 {
-		if _, err := hc.Node(i % 3).Track(fmt.Sprintf("room:%d", i), ""); err != nil {
+		if _, err := hc.Node(i%3).Track(fmt.Sprintf("room:%d", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,7 +249,7 @@ func TestClusterFailoverOnPartition(t *testing.T) {
 		}
 	}
 	for i := range 6 {
-		if _, err := hc.Node(2 - i%2*2).Track(fmt.Sprintf("split:%d", i), ""); err != nil {
+		if _, err := hc.Node(2-i%2*2).Track(fmt.Sprintf("split:%d", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
