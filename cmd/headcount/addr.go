@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -106,4 +107,25 @@ func defaultNodeName(bindPort int) string {
 		h += "-" + strconv.Itoa(bindPort)
 	}
 	return h
+}
+
+// checkOrigins validates the values of --allowed-origins (or any flag of
+// browser origins, named by flagName): "*", or scheme://host[:port] as a
+// browser sends it in the Origin header. A value without a scheme
+// (example.com) would never match any browser, so it is refused at start
+// instead of failing every connection later.
+func checkOrigins(flagName string, origins []string) error {
+	for _, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+			return fmt.Errorf("--%s %q: want scheme://host[:port] as the browser sends it (e.g. https://%s), or *", flagName, o, strings.TrimPrefix(o, "//"))
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("--%s %q: an origin is scheme://host[:port] only, without path, query or user", flagName, o)
+		}
+	}
+	return nil
 }

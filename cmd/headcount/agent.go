@@ -45,6 +45,9 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(cfg.join) > 0 && !ag.joined() {
+		diagnoseSeeds(ctx, cfg.join, cfg.bind.port, log)
+	}
 	return ag.serveUntilSignal(ctx, e.signals, e.reload)
 }
 
@@ -274,4 +277,21 @@ func randomKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k) // never fails on supported platforms
 	return k
+}
+
+// joined reports whether this node sees another member alive, waiting up
+// to 200 ms for the membership view to catch up with a join that worked.
+func (ag *agent) joined() bool {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for {
+		for _, m := range ag.node.Members() {
+			if !m.Self && m.Status == "alive" {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond) // the view is published by gossip's worker
+	}
 }

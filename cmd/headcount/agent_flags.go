@@ -174,6 +174,9 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 	if c.name == "" {
 		c.name = defaultNodeName(c.bind.port)
 	}
+	if err := checkOrigins("allowed-origins", c.allowedOrigins); err != nil {
+		return nil, usageError{err}
+	}
 	if err := a.resolveSecrets(c); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (*http.Server,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	served := make(chan error, 1)
+	ln = &notGossipListener{Listener: ln, log: log, logEvery: 10 * time.Second}
 	go func() { served <- srv.Serve(ln) }()
 	return srv, served
 }
