@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -58,6 +59,12 @@ func (c *conn) readLoop(ws *websocket.Conn) {
 		if mt != websocket.TextMessage {
 			c.g.metrics.errors.WithLabelValues("binary").Inc()
 			c.close(closeUnsupported, "binary frames are not supported")
+			return
+		}
+		if !utf8.Valid(data) {
+			// RFC 6455 section 8.1: a text frame that is not UTF-8 fails the connection.
+			c.g.metrics.errors.WithLabelValues("invalid_utf8").Inc()
+			c.close(closeInvalidPayload, "invalid UTF-8")
 			return
 		}
 		m, err := decodeFrame(c.vsn, data)
