@@ -61,8 +61,11 @@ type Config struct {
 
 	// AllowedOrigins lists the origins (scheme://host[:port], compared case-insensitively)
 	// allowed to open sockets when the request carries an Origin header; "*" allows any origin.
-	// Empty allows only the origin whose host equals the request's Host. Requests without an
-	// Origin header (non-browser clients) are always allowed, as Phoenix does.
+	// Besides these, a page is allowed only when it is same-origin on a loopback host
+	// (localhost, 127.0.0.0/8, [::1]), so the demo page works on one machine without
+	// configuration. The request's Host header alone never admits an origin: a DNS-rebinding
+	// page controls both. Requests without an Origin header (non-browser clients) are always
+	// allowed, as Phoenix does. Refused origins are logged, at most once per 10 s.
 	AllowedOrigins []string
 
 	// DemoTokens enables POST /v1/demo/token?user=NAME, which mints a short-lived HS256 token

@@ -39,7 +39,8 @@
 // takes HS256 only; `sub` is the user id, and no token or an empty `sub` is anonymous. A bad
 // signature, another algorithm (including "none"), an expired token, or a wrong issuer or
 // audience is refused with HTTP 403 before the upgrade. Config.Authenticator replaces it.
-// A request with an Origin header must match Config.AllowedOrigins.
+// A request with an Origin header must match Config.AllowedOrigins or be same-origin on a
+// loopback host; the Host header alone never admits an origin (DNS rebinding).
 //
 // # Limits and close codes
 //
@@ -47,7 +48,7 @@
 // MaxTopicBytes and MaxChannels (error replies), JoinRate/JoinBurst (error reply "too many
 // joins"), MaxConns (HTTP 503) and MaxConnsPerIP (HTTP 429) at the upgrade, MaxQueuedFrames
 // (1008 "slow consumer"), IdleTimeout (1001 "idle timeout") and WriteTimeout. Malformed
-// frames close the socket with 1007 and binary frames with 1003. Shutdown closes sockets with
+// frames and text frames that are not UTF-8 close the socket with 1007 and binary frames with 1003. Shutdown closes sockets with
 // 1001. Phoenix clients reconnect after any of these codes (they do not after 1000, which
 // the gateway never sends).
 //

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -35,6 +33,8 @@ type Gateway struct {
 	conns  map[*conn]struct{}
 	perIP  map[string]int
 	nconns int
+
+	originLog originLog // rate-limits the log of refused origins
 
 	sub      engineSub
 	stop     chan struct{}
@@ -172,24 +172,6 @@ func (g *Gateway) release(ip string) {
 	}
 }
 
-// originAllowed implements Config.AllowedOrigins.
-func (g *Gateway) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if len(g.cfg.AllowedOrigins) == 0 {
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
-	}
-	for _, o := range g.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
-}
-
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -221,6 +203,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !g.originAllowed(r) {
+		g.logRefusedOrigin(r)
 		refuse("origin", http.StatusForbidden)
 		return
 	}

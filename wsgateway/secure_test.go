@@ -1,0 +1,123 @@
+package wsgateway
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/headcount-io/headcount/tracker"
+	"github.com/stretchr/testify/require"
+)
+
+// TestTextFrameNotUTF8ClosesWith1007 pins issue 10: a text frame with invalid UTF-8 fails the
+// connection with 1007 (RFC 6455 section 8.1) instead of joining "room:\ufffd\ufffd".
+func TestTextFrameNotUTF8ClosesWith1007(t *testing.T) {
+	tg := startGateway(t, nil)
+	for _, vsn := range []string{"vsn=2.0.0", "vsn=1.0.0"} {
+		c := tg.dial(t, vsn)
+		frame := "[\"1\",\"1\",\"room:\xff\xfe\",\"phx_join\",{}]"
+		if vsn == "vsn=1.0.0" {
+			frame = "{\"topic\":\"room:\xff\xfe\",\"event\":\"phx_join\",\"payload\":{},\"ref\":\"1\"}"
+		}
+		require.NoError(t, c.ws.WriteMessage(websocket.TextMessage, []byte(frame)))
+		require.Equal(t, websocket.CloseInvalidFramePayloadData, c.expectClose(), vsn)
+		require.Equal(t, tracker.Counts{}, tg.tr.Count("room:\ufffd\ufffd"), vsn)
+	}
+}
+
+// TestOriginDefaultDoesNotTrustHost pins issue 10: the default Origin rule compared the Origin
+// with the request's Host, which a DNS-rebinding page controls too.
+func TestOriginDefaultDoesNotTrustHost(t *testing.T) {
+	var logs lockedLog
+	tg := startGateway(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	port := tg.srv.Listener.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		origin, host string
+		ok           bool
+	}{
+		{"http://rebind.evil.example:" + strconv.Itoa(port), "rebind.evil.example:" + strconv.Itoa(port), false},
+		{"http://rebind.evil.example", "rebind.evil.example", false},
+		{"http://10.0.0.5:4000", "10.0.0.5:4000", false}, // not named by the operator
+		{"http://127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:" + strconv.Itoa(port), true},
+		{"http://localhost:" + strconv.Itoa(port), "localhost:" + strconv.Itoa(port), true},
+		{"http://[::1]:4000", "[::1]:4000", true},
+		{"http://127.0.0.1:9999", "127.0.0.1:" + strconv.Itoa(port), false}, // another local page
+	} {
+		h := http.Header{"Origin": {tc.origin}}
+		h.Set("Host", tc.host)
+		status := dialStatus(t, tg, h)
+		if tc.ok != (status == http.StatusSwitchingProtocols) {
+			t.Errorf("Origin %s Host %s: status %d, want allowed=%v", tc.origin, tc.host, status, tc.ok)
+		}
+	}
+	// The refusal is logged once (rate-limited), naming the flag to set.
+	require.Equal(t, 1, strings.Count(logs.String(), "--allowed-origins"), logs.String())
+	require.Contains(t, logs.String(), "rebind.evil.example")
+}
+
+func TestOriginNamedByTheOperator(t *testing.T) {
+	tg := startGateway(t, func(c *Config) { c.AllowedOrigins = []string{"https://count.example.com/"} })
+	for origin, want := range map[string]int{
+		"https://count.example.com":     http.StatusSwitchingProtocols,
+		"https://COUNT.example.com":     http.StatusSwitchingProtocols,
+		"https://rebind.evil.example":   http.StatusForbidden,
+		"http://count.example.com":      http.StatusForbidden,
+		"https://count.example.com:444": http.StatusForbidden,
+	} {
+		h := http.Header{"Origin": {origin}}
+		h.Set("Host", strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://"))
+		require.Equal(t, want, dialStatus(t, tg, h), origin)
+	}
+}
+
+func TestOriginLogIsRateLimited(t *testing.T) {
+	var l originLog
+	t0 := time.Unix(1000, 0)
+	ok, n := l.allow(t0)
+	require.True(t, ok)
+	require.Zero(t, n)
+	for i := 1; i <= 5; i++ {
+		ok, _ = l.allow(t0.Add(time.Duration(i) * time.Second))
+		require.False(t, ok)
+	}
+	ok, n = l.allow(t0.Add(originLogEvery))
+	require.True(t, ok)
+	require.Equal(t, 5, n)
+}
+
+// dialStatus opens a socket with header and returns the handshake's HTTP status.
+func dialStatus(t *testing.T, tg *testGateway, header http.Header) int {
+	t.Helper()
+	c, resp, err := tg.tryDial("vsn=2.0.0", header, nil)
+	if err == nil {
+		c.ws.Close()
+	}
+	require.NotNil(t, resp, "dial: %v", err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// lockedLog is a log sink safe for concurrent writers.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
