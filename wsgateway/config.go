@@ -69,8 +69,12 @@ type Config struct {
 	AllowedOrigins []string
 
 	// DemoTokens enables POST /v1/demo/token?user=NAME, which mints a short-lived HS256 token
-	// signed with JWTSecret for anyone who asks. For the demo page only, never in production.
+	// signed with DemoTokenKey for anyone who asks. For the demo page only, never in production.
 	DemoTokens bool
+	// DemoTokenKey is the HS256 key demo tokens are signed with. Only a gateway with DemoTokens
+	// accepts it (besides its real JWT keys), so demo tokens are worthless on other nodes. It
+	// must not be a real JWT key. Empty: a random key of this gateway.
+	DemoTokenKey []byte
 	// DemoTokenTTL is the lifetime of a demo token.
 	DemoTokenTTL time.Duration
 
@@ -152,8 +156,6 @@ func (c *Config) validate() error {
 	switch {
 	case c.Tracker == nil:
 		return bad("Tracker", "is required")
-	case c.DemoTokens && len(c.JWTSecret) == 0:
-		return bad("DemoTokens", "needs JWTSecret (demo tokens are HS256 tokens)")
 	case c.DemoTokens && c.DemoTokenTTL <= 0:
 		return bad("DemoTokenTTL", "must be > 0")
 	case c.JWTLeeway < 0:

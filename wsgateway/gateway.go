@@ -20,6 +20,7 @@ type Gateway struct {
 	eng      engine
 	log      *slog.Logger
 	auth     Authenticator
+	demo     *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
 	registry *prometheus.Registry
 	metrics  *metrics
 	hub      *hub
@@ -62,6 +63,10 @@ func New(cfg Config) (*Gateway, error) {
 	g.auth = cfg.Authenticator
 	if g.auth == nil {
 		g.auth = &JWTAuthenticator{Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
+	}
+	if cfg.DemoTokens {
+		g.demo = newDemoAuth(cfg.DemoTokenKey, g.auth)
+		g.auth = g.demo
 	}
 	g.registry = cfg.Registry
 	if g.registry == nil {

@@ -99,7 +99,7 @@ func (g *Gateway) serveDemoToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	tok, err := MintToken(g.cfg.JWTSecret, user, g.cfg.JWTIssuer, g.cfg.JWTAudience, g.cfg.DemoTokenTTL, now)
+	tok, err := g.demo.mint(user, g.cfg.DemoTokenTTL, now)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "cannot sign"})
 		return

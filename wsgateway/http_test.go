@@ -130,7 +130,6 @@ func TestConfigValidation(t *testing.T) {
 		"MaxQueuedFrames": func(c *Config) { c.MaxQueuedFrames = 0 },
 		"IdleTimeout":     func(c *Config) { c.IdleTimeout = 0 },
 		"WriteTimeout":    func(c *Config) { c.WriteTimeout = 0 },
-		"DemoTokens":      func(c *Config) { c.DemoTokens = true; c.JWTSecret = nil },
 		"AllowedOrigins":  func(c *Config) { c.AllowedOrigins = []string{""} },
 	}
 	for field, mutate := range cases {

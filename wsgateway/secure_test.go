@@ -2,6 +2,7 @@ package wsgateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -120,4 +121,49 @@ func (l *lockedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDemoTokensHaveAKeyOfTheirOwn pins issue 10: demo tokens were signed with the real JWT
+// key, so they were valid on every node of the cluster and made an oracle.
+func TestDemoTokensHaveAKeyOfTheirOwn(t *testing.T) {
+	tr := newTracker(t)
+	demo := startGatewayOn(t, tr, func(c *Config) { c.DemoTokens = true })
+	plain := startGatewayOn(t, tr, nil) // same JWTSecret, no --demo-tokens
+	tok := demoToken(t, demo, "eve")
+
+	c := demo.dial(t, "vsn=2.0.0&token="+tok)
+	c.join("room:a", "1")
+	c.expect(stateFrame("1", "room:a", 0, 1))
+	// Real tokens still work on the demo node.
+	c2 := demo.dial(t, "vsn=2.0.0&token="+token(t, "bob", time.Hour))
+	c2.join("room:b", "1")
+	c2.expect(stateFrame("1", "room:b", 0, 1))
+
+	_, resp, err := plain.tryDial("vsn=2.0.0&token="+tok, nil, nil)
+	require.Error(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a demo token must not be valid on a node without demo tokens")
+	_, err = (&JWTAuthenticator{Secret: testSecret}).Authenticate(nil, tok)
+	require.ErrorIs(t, err, ErrUnauthorized, "a demo token must not be signed with the real JWT key")
+
+	// Nodes given one DemoTokenKey accept each other's demo tokens; it needs no JWT key.
+	key := []byte("demo-key-0123456789abcdef")
+	a := startGatewayOn(t, tr, func(c *Config) { c.DemoTokens, c.DemoTokenKey, c.JWTSecret = true, key, nil })
+	b := startGatewayOn(t, tr, func(c *Config) { c.DemoTokens, c.DemoTokenKey, c.JWTSecret = true, key, nil })
+	cb := b.dial(t, "vsn=2.0.0&token="+demoToken(t, a, "zoe"))
+	cb.join("room:c", "1")
+	cb.expect(stateFrame("1", "room:c", 0, 1))
+}
+
+func demoToken(t *testing.T, tg *testGateway, user string) string {
+	t.Helper()
+	resp, err := http.Post(tg.srv.URL+"/v1/demo/token?user="+user, "", nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var out struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Token
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,13 +119,8 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 	wcfg.MaxConnsPerIP = cfg.maxConnsPerIP
 	wcfg.CoalesceWindow = cfg.coalesceWindow
 	wcfg.DemoTokens = cfg.demoTokens
-	if cfg.demoTokens && len(wcfg.JWTSecret) == 0 {
-		// Demo tokens are HS256 tokens: without a key file sign them with a
-		// key of this process, valid on this node only.
-		wcfg.JWTSecret = randomKey()
-		log.Warn("--demo-tokens without --jwt-secret-file: demo tokens are valid on this node only")
-	}
 	if cfg.demoTokens {
+		wcfg.DemoTokenKey = demoTokenKey(cfg.jwtSecret)
 		log.Warn("--demo-tokens is on: anyone can mint a token for any user; never use it in production")
 	}
 	wcfg.Registry = reg
@@ -270,6 +267,20 @@ func listenError(flagName, addr string, err error) error {
 		return fmt.Errorf("--%s %s: permission denied", flagName, addr)
 	}
 	return fmt.Errorf("--%s %s: %w", flagName, addr, err)
+}
+
+// demoTokenKey is the key of --demo-tokens tokens: derived from the JWT key
+// (one-way, so it reveals nothing of it) when there is one, so that demo
+// tokens survive a restart and work on every node with --demo-tokens and the
+// same key file; else a key of this process. Nodes without --demo-tokens
+// never accept it.
+func demoTokenKey(jwtSecret []byte) []byte {
+	if len(jwtSecret) == 0 {
+		return randomKey()
+	}
+	m := hmac.New(sha256.New, jwtSecret)
+	m.Write([]byte("headcount demo-token key v1"))
+	return m.Sum(nil)
 }
 
 // randomKey returns 32 random bytes.

@@ -99,7 +99,7 @@ func startDemo(nodes int, base hostPort, log *slog.Logger) (*demoCluster, error)
 			Addr: func(i int) string { return d.addrs[i] },
 			Config: func(int) wsgateway.Config {
 				cfg := wsgateway.DefaultConfig()
-				cfg.JWTSecret = secret
+				cfg.DemoTokenKey = secret
 				cfg.DemoTokens = true
 				cfg.Registry = prometheus.NewRegistry()
 				return cfg

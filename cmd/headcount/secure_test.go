@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,18 @@ func TestAgentLoopbackBindNeedsNoKey(t *testing.T) {
 		if err != nil || c.insecureGossip {
 			t.Errorf("--bind %s: err %v", bind, err)
 		}
+	}
+}
+
+// TestDemoTokenKeyIsNotTheJWTKey pins issue 10: --demo-tokens signed with the
+// real JWT key, so a demo token was valid on every node.
+func TestDemoTokenKeyIsNotTheJWTKey(t *testing.T) {
+	secret := []byte("jwt-secret-0123456789")
+	k := demoTokenKey(secret)
+	if len(k) != 32 || bytes.Equal(k, secret) || !bytes.Equal(k, demoTokenKey(secret)) {
+		t.Fatalf("derived key %x: want 32 bytes, stable, not the JWT key", k)
+	}
+	if r1, r2 := demoTokenKey(nil), demoTokenKey(nil); len(r1) != 32 || bytes.Equal(r1, r2) {
+		t.Fatalf("without a JWT key: %x %x, want two random keys", r1, r2)
 	}
 }
