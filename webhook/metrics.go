@@ -41,6 +41,15 @@ func newMetrics(reg prometheus.Registerer, h *Hook) (*metrics, error) {
 		dropped("handover", func(s Stats) uint64 { return s.DroppedHandover }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("queue_events", "Events waiting to be sent.")),
 			func() float64 { return float64(h.Stats().Queued) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("members", "Members in the ownership view, this node included.")),
+			func() float64 { return float64(h.Stats().Members) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("settling", "1 while a re-send of the owned topics' state is scheduled (Settle after a member appeared).")),
+			func() float64 {
+				if h.Stats().Settling {
+					return 1
+				}
+				return 0
+			}),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

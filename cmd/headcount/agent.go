@@ -20,6 +20,7 @@ import (
 	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/tracker/trackerprom"
+	"github.com/headcount-io/headcount/webhook"
 	"github.com/headcount-io/headcount/wsgateway"
 )
 
@@ -58,6 +59,7 @@ type agent struct {
 	cfg     *agentConfig
 	log     *slog.Logger
 	node    *gossip.Node
+	hook    *webhook.Hook // nil without --webhook-url
 	gw      *wsgateway.Gateway
 	srv     *http.Server
 	pprof   *http.Server
@@ -108,6 +110,13 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 		return nil, listenError("bind", cfg.bind.String(), err)
 	}
 	cleanup = append(cleanup, func() { _ = ag.node.Close() })
+
+	if cfg.webhook != nil { // issue 13
+		if ag.hook, err = startWebhook(*cfg.webhook, cfg.name, trk, ag.node, reg, log); err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { _ = ag.hook.Close() })
+	}
 
 	wcfg := wsgateway.DefaultConfig()
 	wcfg.Tracker = trk
@@ -212,6 +221,9 @@ func (ag *agent) stop() {
 	// Shutdown closes the listener and waits for plain HTTP requests;
 	// upgraded WebSockets are the gateway's to close.
 	warn("http shutdown", ag.srv.Shutdown(ctx))
+	if ag.hook != nil {
+		_ = ag.hook.Close() // before the goodbye: the members taking its topics over send their state
+	}
 	leaveCtx, cancelLeave := context.WithTimeout(ctx, ag.cfg.shutdown/2)
 	warn("gossip leave", ag.node.Leave(leaveCtx))
 	cancelLeave()

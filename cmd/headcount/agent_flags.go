@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"time"
 
+	"github.com/headcount-io/headcount/webhook"
 	"github.com/headcount-io/headcount/wsgateway"
 )
 
@@ -41,6 +45,9 @@ type agentFlags struct {
 
 	// Operator (issue 14): secrets may come from the environment.
 	allowShortJWTSecret bool
+
+	// Webhooks (issue 13).
+	webhook webhookFlags
 }
 
 // Secrets that may be given as environment variables instead of files, for
@@ -83,6 +90,9 @@ func (a *agentFlags) register(fs *flagSet) {
 
 	// Operator (issue 14).
 	fs.BoolVar(&a.allowShortJWTSecret, "allow-short-jwt-secret", false, "accept a JWT key shorter than 32 bytes (refused by default: short HS256 keys can be brute-forced from one token)")
+
+	// Webhooks (issue 13).
+	a.webhook.register(fs)
 }
 
 // agentConfig is the validated form of agentFlags, with key files read.
@@ -105,6 +115,7 @@ type agentConfig struct {
 	maxConnsPerIP  int
 	coalesceWindow time.Duration
 	insecureGossip bool // --insecure-gossip given and no key: gossip is open to anyone
+	webhook        *webhook.Config // nil without --webhook-url (issue 13)
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -180,6 +191,9 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 	if err := a.resolveSecrets(c); err != nil {
 		return nil, err
 	}
+	if c.webhook, err = a.webhook.resolve(); err != nil { // issue 13
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -233,4 +247,64 @@ func (c *agentConfig) httpAdvertise(listen net.Addr) string {
 		host = c.advertise.host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Webhooks (issue 13): the --webhook-* flags, resolved into a webhook.Config.
+type webhookFlags struct {
+	url        string
+	secretFile string
+	events     string
+	debounce   time.Duration
+	grace      time.Duration
+	timeout    time.Duration
+}
+
+func (w *webhookFlags) register(fs *flagSet) {
+	d := webhook.DefaultConfig()
+	fs.StringVar(&w.url, "webhook-url", "", "POST occupancy events (JSON, signed) to this http(s) URL; one node sends each topic's events (off when empty)")
+	fs.StringVar(&w.secretFile, "webhook-secret-file", "", "file holding the key of the X-Headcount-Signature HMAC-SHA256 (surrounding whitespace trimmed); required with --webhook-url")
+	fs.StringVar(&w.events, "webhook-events", d.Events.String(), "events to send: occupied, vacated, counts (comma-separated)")
+	fs.DurationVar(&w.debounce, "webhook-debounce", d.Debounce, "least time between two topic_counts events of one topic")
+	fs.DurationVar(&w.grace, "webhook-vacate-grace", d.VacateGrace, "how long a topic stays empty before topic_vacated (a page reload inside it sends nothing)")
+	fs.DurationVar(&w.timeout, "webhook-timeout", d.Timeout, "bound of one webhook POST; a takeover after a member appears waits about twice this")
+}
+
+// resolve returns nil without --webhook-url, else the config with the secret read. Its errors
+// name the flag.
+func (w *webhookFlags) resolve() (*webhook.Config, error) {
+	if w.url == "" {
+		if w.secretFile != "" {
+			return nil, usagef("--webhook-secret-file needs --webhook-url")
+		}
+		return nil, nil
+	}
+	u, err := url.Parse(w.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--webhook-url %q: want an http:// or https:// URL with a host", w.url)
+	}
+	if w.secretFile == "" {
+		return nil, usagef("--webhook-url needs --webhook-secret-file (the key receivers verify X-Headcount-Signature with)")
+	}
+	secret, err := os.ReadFile(w.secretFile)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-secret-file: %w", err)
+	}
+	if secret = bytes.TrimSpace(secret); len(secret) == 0 {
+		return nil, fmt.Errorf("--webhook-secret-file %s: file is empty", w.secretFile)
+	}
+	c := webhook.DefaultConfig()
+	c.URL, c.Secret = w.url, secret
+	if c.Events, err = webhook.ParseEvents(w.events); err != nil {
+		return nil, usagef("--webhook-events %q: want occupied, vacated and/or counts, comma-separated", w.events)
+	}
+	switch {
+	case w.debounce <= 0:
+		return nil, usagef("--webhook-debounce must be positive, got %s", w.debounce)
+	case w.grace < 0:
+		return nil, usagef("--webhook-vacate-grace must be 0 or more, got %s", w.grace)
+	case w.timeout <= 0:
+		return nil, usagef("--webhook-timeout must be positive, got %s", w.timeout)
+	}
+	c.Debounce, c.VacateGrace, c.Timeout = w.debounce, w.grace, w.timeout
+	return &c, nil
 }
