@@ -114,7 +114,7 @@ type agentConfig struct {
 	maxConns       int
 	maxConnsPerIP  int
 	coalesceWindow time.Duration
-	insecureGossip bool // --insecure-gossip given and no key: gossip is open to anyone
+	insecureGossip bool            // --insecure-gossip given and no key: gossip is open to anyone
 	webhook        *webhook.Config // nil without --webhook-url (issue 13)
 }
 
