@@ -3,89 +3,56 @@ package wsgateway
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
-// Authenticator maps the token a socket presents to a user id. It is called concurrently, once
-// per upgrade, from the HTTP handler goroutine, and may block briefly (it delays only that
-// upgrade). token is "" when the socket presented none. It returns user "" for an anonymous
-// socket, or an error (conventionally wrapping ErrUnauthorized) to refuse the socket with
-// HTTP 403. It must not keep r after returning.
+// Identity is who a connection is, as its Authenticator found it. The gateway keeps it for
+// the connection's lifetime and hands it to the Authorizer on every join and read.
+type Identity struct {
+	// User is the user id (a token's `sub`); "" is an anonymous connection.
+	User string
+	// Expires, when not zero, is when the identity ends: a socket still open then is closed
+	// with code 4001, reason "token expired". The built-in JWT check sets it to the token's
+	// `exp` plus the leeway.
+	Expires time.Time
+	// Topics are the topic patterns the connection may join and read (a token's `topics`
+	// claim; see MatchTopic). Nil means the token has no such claim, so the public topics
+	// apply; an empty, non-nil list allows no topic.
+	Topics []string
+	// Extra is whatever a custom Authenticator wants a custom Authorizer to see; the
+	// built-in ones neither set nor read it.
+	Extra any
+}
+
+// Authenticator maps the token a connection presents to an Identity. It is called
+// concurrently, once per upgrade and once per HTTP read, from the HTTP handler goroutine,
+// and may block briefly (it delays only that request). token is "" when the request
+// presented none. It returns the zero Identity for an anonymous connection, or an error
+// (conventionally wrapping ErrUnauthorized) to refuse the request with HTTP 403. It must not
+// keep r after returning.
 type Authenticator interface {
-	Authenticate(r *http.Request, token string) (user string, err error)
+	Authenticate(r *http.Request, token string) (Identity, error)
 }
 
 // AuthenticatorFunc adapts a function to Authenticator.
-type AuthenticatorFunc func(r *http.Request, token string) (string, error)
+type AuthenticatorFunc func(r *http.Request, token string) (Identity, error)
 
 // Authenticate calls f.
-func (f AuthenticatorFunc) Authenticate(r *http.Request, token string) (string, error) {
+func (f AuthenticatorFunc) Authenticate(r *http.Request, token string) (Identity, error) {
 	return f(r, token)
-}
-
-// JWTAuthenticator checks HS256 tokens: `sub` is the user id (empty = anonymous); a bad
-// signature, another algorithm (including "none"), an expired or not-yet-valid token, or a
-// wrong issuer or audience is refused. No token means anonymous.
-type JWTAuthenticator struct {
-	// Secret is the HMAC key. With an empty Secret every token is refused.
-	Secret []byte
-	// Issuer and Audience, when not empty, must match the token's `iss` and one of its `aud`.
-	Issuer, Audience string
-	// Leeway is the clock skew allowed for `exp`, `nbf` and `iat`.
-	Leeway time.Duration
-}
-
-// Authenticate implements Authenticator.
-func (a *JWTAuthenticator) Authenticate(_ *http.Request, token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	if len(a.Secret) == 0 {
-		return "", fmt.Errorf("%w: no key to verify tokens", ErrUnauthorized)
-	}
-	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithLeeway(a.Leeway)}
-	if a.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(a.Issuer))
-	}
-	if a.Audience != "" {
-		opts = append(opts, jwt.WithAudience(a.Audience))
-	}
-	var claims jwt.RegisteredClaims
-	_, err := jwt.NewParser(opts...).ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return a.Secret, nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
-	return claims.Subject, nil
-}
-
-// MintToken returns an HS256 token for user valid for ttl, with the given issuer and audience
-// when not empty. The demo endpoint and tests use it.
-func MintToken(secret []byte, user, issuer, audience string, ttl time.Duration, now time.Time) (string, error) {
-	claims := jwt.RegisteredClaims{
-		Subject:   user,
-		Issuer:    issuer,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}
-	if audience != "" {
-		claims.Audience = jwt.ClaimStrings{audience}
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 }
 
 // subprotocolPrefix introduces the token in the phoenix client's authToken subprotocol.
 const subprotocolPrefix = "base64url.bearer.phx."
 
-// tokenOf extracts the socket's token: the `token` query parameter, or the authToken
-// subprotocol (base64 without padding, standard or URL alphabet).
+// errBadToken is returned for a token that cannot even be extracted from the request.
+var errBadToken = errors.New("wsgateway: undecodable token")
+
+// tokenOf extracts a socket's token: the `token` query parameter, the authToken subprotocol
+// (base64 without padding, standard or URL alphabet), or an `Authorization: Bearer` header.
 func tokenOf(r *http.Request, q url.Values) (string, error) {
 	if t := q.Get("token"); t != "" {
 		return t, nil
@@ -103,8 +70,18 @@ func tokenOf(r *http.Request, q url.Values) (string, error) {
 					return string(b), nil
 				}
 			}
-			return "", errors.New("wsgateway: undecodable authToken subprotocol")
+			return "", errBadToken
 		}
 	}
-	return "", nil
+	return bearerToken(r), nil
+}
+
+// bearerToken returns the token of an `Authorization: Bearer` header, or "" (other schemes
+// are left to whatever proxy uses them).
+func bearerToken(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
 }

@@ -103,6 +103,10 @@ func (c *conn) join(m message) {
 			return
 		}
 	}
+	if !g.mayAccess(c.ident, m.Topic, AccessTrack) {
+		fail("unauthorized", "unauthorized")
+		return
+	}
 	old := c.chans[m.Topic]
 	if old == nil && len(c.chans) >= g.cfg.MaxChannels {
 		fail("too_many_channels", "too many channels")

@@ -44,9 +44,11 @@ type Config struct {
 	// concurrently and must not block for long. Nil serves a single member (this node).
 	Members func() []Member
 
-	// JWTSecret is the HS256 key for tokens (the `token` query parameter or the `authToken`
-	// subprotocol). Empty: without an Authenticator, every connection without a token is
-	// anonymous and every connection presenting a token is refused (it cannot be verified).
+	// JWTSecret is an HMAC (HS256/384/512) key for tokens (the `token` query parameter, the
+	// `authToken` subprotocol or an `Authorization: Bearer` header); it always verifies,
+	// whatever JWTKeys holds. With no key at all (no JWTSecret, JWTKeys or JWKSURL) and no
+	// Authenticator, every connection without a token is anonymous and every connection
+	// presenting a token is refused (it cannot be verified).
 	JWTSecret []byte
 	// JWTIssuer, when not empty, is required to equal the token's `iss` claim.
 	JWTIssuer string
@@ -55,9 +57,37 @@ type Config struct {
 	// JWTLeeway is the clock skew allowed when checking `exp`, `nbf` and `iat`.
 	JWTLeeway time.Duration
 
-	// Authenticator, when not nil, replaces the built-in JWT check: embedders use it to map
-	// their own tokens to user ids. See Authenticator for its contract.
+	// Authenticator, when not nil, replaces the built-in JWT check (a JWTAuthenticator made
+	// from the JWT* and JWKS* fields): embedders use it to map their own tokens to
+	// identities. See Authenticator for its contract.
 	Authenticator Authenticator
+
+	// Identity and access (issue 11).
+
+	// JWTKeys verify tokens besides JWTSecret: more HMAC secrets, PEM public keys, a JWKS
+	// file. Gateway.SetJWTKeys replaces them while the gateway runs.
+	JWTKeys Keys
+	// JWKSURL, when not "", is an identity provider's JSON Web Key Set (its jwks_uri); see
+	// JWTConfig.JWKSURL for its caching and refreshes.
+	JWKSURL string
+	// JWKSRefreshInterval is how often JWKSURL is fetched again (0: 10 minutes).
+	JWKSRefreshInterval time.Duration
+	// JWKSRefreshMinInterval is the shortest time between fetches of JWKSURL for a token
+	// whose `kid` the cached set lacks (0: 30 seconds).
+	JWKSRefreshMinInterval time.Duration
+	// JWTRequireExp refuses tokens without an `exp` claim.
+	JWTRequireExp bool
+	// MaxUserBytes is the longest user id (a token's `sub`), in bytes; a longer one is
+	// refused with HTTP 403 at the upgrade. It should equal the tracker's MaxUserLen.
+	MaxUserBytes int
+	// PublicTopics are the topic patterns (see MatchTopic) that a connection without a
+	// `topics` claim (anonymous, or a token without the claim) may join and read. Empty: none.
+	PublicTopics []string
+	// Authorizer, when not nil, replaces the built-in topic rules (TopicRules over
+	// PublicTopics): it decides every join and every HTTP read of counts.
+	Authorizer Authorizer
+	// Clock tells the time for token checks and socket expiry (nil: the system clock).
+	Clock Clock
 
 	// AllowedOrigins lists the origins (scheme://host[:port], compared case-insensitively)
 	// allowed to open sockets when the request carries an Origin header; "*" allows any origin.
@@ -135,6 +165,8 @@ func DefaultConfig() Config {
 		CoalesceWindow:   50 * time.Millisecond,
 		MaxFrameBytes:    64 << 10,
 		MaxTopicBytes:    255,
+		MaxUserBytes:     255,
+		PublicTopics:     []string{"*"},
 		MaxChannels:      100,
 		JoinRate:         10,
 		JoinBurst:        100,
@@ -166,6 +198,10 @@ func (c *Config) validate() error {
 		return bad("MaxFrameBytes", "must be > 0")
 	case c.MaxTopicBytes <= 0:
 		return bad("MaxTopicBytes", "must be > 0")
+	case c.MaxUserBytes <= 0:
+		return bad("MaxUserBytes", "must be > 0")
+	case c.JWKSRefreshInterval < 0 || c.JWKSRefreshMinInterval < 0:
+		return bad("JWKSRefreshInterval", "and JWKSRefreshMinInterval must be >= 0")
 	case c.MaxChannels <= 0:
 		return bad("MaxChannels", "must be > 0")
 	case c.JoinRate <= 0:

@@ -14,6 +14,7 @@ const (
 	closeUnsupported    = websocket.CloseUnsupportedData         // 1003: binary frames
 	closeInvalidPayload = websocket.CloseInvalidFramePayloadData // 1007: malformed frames
 	closePolicy         = websocket.ClosePolicyViolation         // 1008: slow consumer
+	closeTokenExpired   = 4001                                   // the token's exp has passed
 )
 
 // nextOwner mints connection ids: unique in the process, so unique on the node even when
@@ -48,6 +49,9 @@ type conn struct {
 	user string
 	vsn  protoVersion
 	ip   string
+
+	ident      Identity    // who the socket is, for the Authorizer
+	stopExpiry func() bool // cancels the close at ident.Expires
 
 	mu      sync.Mutex
 	queue   []*outFrame

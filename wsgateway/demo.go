@@ -14,30 +14,35 @@ const demoIssuer = "headcount-demo"
 // falls back to the gateway's real authenticator. A node without Config.DemoTokens never
 // builds one, so demo tokens are refused there.
 type demoAuth struct {
-	demo JWTAuthenticator
+	key  []byte
+	demo *JWTAuthenticator
 	next Authenticator
 }
 
-func newDemoAuth(key []byte, next Authenticator) *demoAuth {
+func newDemoAuth(key []byte, clock Clock, next Authenticator) (*demoAuth, error) {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key) // never fails on supported platforms
 	}
-	return &demoAuth{demo: JWTAuthenticator{Secret: key, Issuer: demoIssuer}, next: next}
+	demo, err := NewJWTAuthenticator(JWTConfig{Keys: Keys{HMAC: [][]byte{key}}, Issuer: demoIssuer, Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	return &demoAuth{key: key, demo: demo, next: next}, nil
 }
 
 // Authenticate implements Authenticator.
-func (a *demoAuth) Authenticate(r *http.Request, token string) (string, error) {
-	user, err := a.next.Authenticate(r, token)
+func (a *demoAuth) Authenticate(r *http.Request, token string) (Identity, error) {
+	id, err := a.next.Authenticate(r, token)
 	if err == nil || !errors.Is(err, ErrUnauthorized) || token == "" {
-		return user, err
+		return id, err
 	}
-	if demoUser, demoErr := a.demo.Authenticate(r, token); demoErr == nil {
-		return demoUser, nil
+	if demoID, demoErr := a.demo.Authenticate(r, token); demoErr == nil {
+		return demoID, nil
 	}
-	return "", err // the real authenticator's reason
+	return Identity{}, err // the real authenticator's reason
 }
 
 func (a *demoAuth) mint(user string, ttl time.Duration, now time.Time) (string, error) {
-	return MintToken(a.demo.Secret, user, demoIssuer, "", ttl, now)
+	return MintToken(a.key, user, demoIssuer, "", ttl, now)
 }

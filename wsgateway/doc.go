@@ -34,11 +34,27 @@
 //
 // # Auth
 //
-// The token comes from the `token` query parameter or the phoenix client's authToken
-// subprotocol (the gateway answers subprotocol "phoenix"). The built-in JWTAuthenticator
-// takes HS256 only; `sub` is the user id, and no token or an empty `sub` is anonymous. A bad
-// signature, another algorithm (including "none"), an expired token, or a wrong issuer or
-// audience is refused with HTTP 403 before the upgrade. Config.Authenticator replaces it.
+// The token comes from the `token` query parameter, the phoenix client's authToken
+// subprotocol (the gateway answers subprotocol "phoenix") or an `Authorization: Bearer`
+// header. The built-in JWTAuthenticator verifies HS256/384/512, RS256/384/512,
+// PS256/384/512, ES256/384/512 and EdDSA tokens with HMAC secrets, PEM public keys and JSON
+// Web Key Sets (a file, or an identity provider's URL, cached and refreshed); `sub` is the
+// user id, and no token or an empty `sub` is anonymous. A bad signature, `alg` "none" or an
+// algorithm that does not fit the key's type, an expired, not-yet-valid or future-issued
+// token, a wrong issuer or audience, or a `sub` longer than Config.MaxUserBytes is refused
+// with HTTP 403 before the upgrade. Config.Authenticator replaces it. A socket whose
+// identity expires (its token's `exp` plus Config.JWTLeeway) is closed with 4001 "token
+// expired"; the phoenix client reconnects, with a fresh token when its params are a function.
+//
+// # Access
+//
+// An Authorizer decides every join and every HTTP read of counts. The built-in TopicRules
+// let a token with a `topics` claim (patterns: exact, or a prefix ending in "*") join and
+// read only the topics it matches, and any other connection those of Config.PublicTopics
+// (default "*"). A refused join gets the error reply {"reason":"unauthorized"} and counts no
+// one; a refused read gets 403. HTTP reads take the token as `?token=` or a Bearer header.
+// Config.Authorizer replaces the rules.
+//
 // A request with an Origin header must match Config.AllowedOrigins or be same-origin on a
 // loopback host; the Host header alone never admits an origin (DNS rebinding).
 //
@@ -48,9 +64,10 @@
 // MaxTopicBytes and MaxChannels (error replies), JoinRate/JoinBurst (error reply "too many
 // joins"), MaxConns (HTTP 503) and MaxConnsPerIP (HTTP 429) at the upgrade, MaxQueuedFrames
 // (1008 "slow consumer"), IdleTimeout (1001 "idle timeout") and WriteTimeout. Malformed
-// frames and text frames that are not UTF-8 close the socket with 1007 and binary frames with 1003. Shutdown closes sockets with
-// 1001. Phoenix clients reconnect after any of these codes (they do not after 1000, which
-// the gateway never sends).
+// frames and text frames that are not UTF-8 close the socket with 1007 and binary frames
+// with 1003. Shutdown closes sockets with 1001, an expired token with 4001 "token expired".
+// Phoenix clients reconnect after any of these codes (they do not after 1000, which the
+// gateway never sends).
 //
 // # Use
 //

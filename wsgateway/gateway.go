@@ -19,7 +19,10 @@ type Gateway struct {
 	cfg      Config
 	eng      engine
 	log      *slog.Logger
+	clock    Clock
 	auth     Authenticator
+	jwt      *JWTAuthenticator // the built-in Authenticator, nil when Config replaced it
+	authz    Authorizer
 	demo     *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -60,14 +63,6 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	g.auth = cfg.Authenticator
-	if g.auth == nil {
-		g.auth = &JWTAuthenticator{Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
-	}
-	if cfg.DemoTokens {
-		g.demo = newDemoAuth(cfg.DemoTokenKey, g.auth)
-		g.auth = g.demo
-	}
 	g.registry = cfg.Registry
 	if g.registry == nil {
 		g.registry = prometheus.NewRegistry()
@@ -77,6 +72,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.metrics = m
+	if err := g.setupAccess(); err != nil {
+		return nil, err
+	}
 	g.hub = newHub(g)
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -128,6 +126,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.ready.Store(false)
 		close(g.stop)
 		g.sub.Close()
+		if g.jwt != nil {
+			g.jwt.Close()
+		}
 	})
 	g.mu.Lock()
 	for c := range g.conns {
@@ -217,7 +218,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		refuse("auth", http.StatusForbidden)
 		return
 	}
-	user, err := g.auth.Authenticate(r, token)
+	id, err := g.authenticateSocket(r, token)
 	if err != nil {
 		g.log.Debug("socket refused", "remote", r.RemoteAddr, "err", err)
 		refuse("auth", http.StatusForbidden)
@@ -237,7 +238,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{
 		g: g, t: &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout},
-		id: nextOwner.Add(1), user: user, vsn: vsn, ip: ip,
+		id: nextOwner.Add(1), user: id.User, ident: id, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}
@@ -249,6 +250,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	if stopping { // Shutdown ran between admit and here
 		c.close(closeGoingAway, "server shutting down")
 	}
+	c.stopExpiry = g.expireAt(c, id.Expires)
 	// The socket gets its own goroutine so that the HTTP server's per-request state (its
 	// buffers and deep stack) is released now rather than held for the socket's lifetime.
 	go g.runSocket(c, ws)
@@ -258,6 +260,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
 	defer g.wg.Done()
 	c.readLoop(ws)
+	c.stopExpiry()
 	c.close(0, "")
 	c.cleanup()
 	<-c.writerDone

@@ -60,6 +60,9 @@ func (g *Gateway) serveTopic(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid topic"})
 		return
 	}
+	if _, ok := g.authorizeRead(w, r, topic); !ok {
+		return
+	}
 	c := g.eng.count(topic)
 	writeJSON(w, http.StatusOK, topicPayload{
 		Viewers: countPayload{c.Viewers}, Users: countPayload{c.Users}, Connections: countPayload{c.Connections},

@@ -138,7 +138,7 @@ func TestProtocolScripts(t *testing.T) {
 			closed(websocket.CloseMessageTooBig),
 		}},
 	}
-	cases = append(cases, script{name: "user id longer than the tracker takes", query: "vsn=2.0.0&token=" + token(t, strings.Repeat("u", 300), time.Hour), steps: []step{
+	cases = append(cases, script{name: "user id longer than the tracker takes", config: func(c *Config) { c.MaxUserBytes = 2000 }, query: "vsn=2.0.0&token=" + token(t, strings.Repeat("u", 300), time.Hour), steps: []step{
 		send(`["1","1","room:a","phx_join",{}]`),
 		expect(`["1","1","room:a","phx_reply",{"status":"error","response":{"reason":"invalid user"}}]`),
 	}}, script{name: "topic longer than the tracker takes", config: func(c *Config) { c.MaxTopicBytes = 2000 }, steps: []step{

@@ -143,7 +143,9 @@ func TestDemoTokensHaveAKeyOfTheirOwn(t *testing.T) {
 	require.Error(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a demo token must not be valid on a node without demo tokens")
-	_, err = (&JWTAuthenticator{Secret: testSecret}).Authenticate(nil, tok)
+	real, err := NewJWTAuthenticator(JWTConfig{Keys: Keys{HMAC: [][]byte{testSecret}}})
+	require.NoError(t, err)
+	_, err = real.Authenticate(nil, tok)
 	require.ErrorIs(t, err, ErrUnauthorized, "a demo token must not be signed with the real JWT key")
 
 	// Nodes given one DemoTokenKey accept each other's demo tokens; it needs no JWT key.
