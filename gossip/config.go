@@ -40,8 +40,17 @@ type Config struct {
 	// are joined again, so partitions heal once the network does (memberlist forgets dead nodes).
 	// 0 disables re-joining.
 	RejoinInterval time.Duration
-	// ReconnectTimeout is how long a peer that failed (not one that left) keeps being re-joined.
+	// ReconnectTimeout is how long a peer that failed (not one that left) keeps being re-joined
+	// and listed as failed in Members.
 	ReconnectTimeout time.Duration
+	// FastRejoinMin and FastRejoinMax bound the fast re-join rounds: while a member failed less
+	// than FastRejoinWindow ago, one such member is joined every FastRejoinMin, backing off
+	// (doubling, ±25% jitter) to FastRejoinMax while it does not answer, so a healed partition
+	// merges within about FastRejoinMax without a join storm. 0 for FastRejoinWindow disables
+	// fast rounds.
+	FastRejoinMin    time.Duration
+	FastRejoinMax    time.Duration
+	FastRejoinWindow time.Duration
 
 	// SecretKeys enables encryption (AES-GCM) of all gossip traffic. Each key is 16, 24 or 32
 	// bytes; the first is used to encrypt, all are tried to decrypt (for key rotation, see
@@ -101,8 +110,9 @@ type Config struct {
 	// Registerer receives the gossip metrics, labelled node=<Name> so several nodes can share one
 	// registry (nil = no metrics).
 	Registerer prometheus.Registerer
-	// Logger receives the node's logs (nil = silent). memberlist's own log lines go to it at
-	// debug level.
+	// Logger receives the node's logs (nil = silent): "joined" with the member count and every
+	// member up, failed or left at info level. memberlist's own log lines go to it at debug level,
+	// except its [ERR] lines, at error level and at most 10 per 10 s.
 	Logger *slog.Logger
 }
 
@@ -123,6 +133,9 @@ func DefaultConfig() Config {
 		JoinBackoffMax:      30 * time.Second,
 		RejoinInterval:      15 * time.Second,
 		ReconnectTimeout:    24 * time.Hour,
+		FastRejoinMin:       500 * time.Millisecond,
+		FastRejoinMax:       2 * time.Second,
+		FastRejoinWindow:    2 * time.Minute,
 		ProbeInterval:       300 * time.Millisecond,
 		ProbeTimeout:        200 * time.Millisecond,
 		SuspicionMult:       3,
@@ -168,6 +181,8 @@ func TestConfig() Config {
 	c.JoinBackoffMin = 20 * time.Millisecond
 	c.JoinBackoffMax = 500 * time.Millisecond
 	c.RejoinInterval = 300 * time.Millisecond
+	c.FastRejoinMin = 50 * time.Millisecond
+	c.FastRejoinMax = 200 * time.Millisecond
 	c.ReconnectTimeout = time.Minute
 	c.ProbeInterval = 100 * time.Millisecond
 	c.ProbeTimeout = 80 * time.Millisecond
@@ -226,6 +241,7 @@ func (c *Config) validate() error {
 		{"TickInterval", c.TickInterval},
 		{"JoinBackoffMin", c.JoinBackoffMin}, {"JoinBackoffMax", c.JoinBackoffMax},
 		{"LeaveTimeout", c.LeaveTimeout}, {"DeadNodeReclaimTime", c.DeadNodeReclaimTime},
+		{"FastRejoinMin", c.FastRejoinMin}, {"FastRejoinMax", c.FastRejoinMax},
 	}
 	for _, d := range durations {
 		if d.d <= 0 {
@@ -237,6 +253,12 @@ func (c *Config) validate() error {
 	}
 	if c.RejoinInterval < 0 {
 		return bad("RejoinInterval", "must be >= 0")
+	}
+	if c.FastRejoinWindow < 0 {
+		return bad("FastRejoinWindow", "must be >= 0")
+	}
+	if c.FastRejoinMax < c.FastRejoinMin {
+		return bad("FastRejoinMax", "must be >= FastRejoinMin")
 	}
 	if c.ReconnectTimeout < 0 {
 		return bad("ReconnectTimeout", "must be >= 0")

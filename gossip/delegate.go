@@ -12,8 +12,9 @@ import (
 type delegate struct{ n *Node }
 
 var (
-	_ memberlist.Delegate      = (*delegate)(nil)
-	_ memberlist.EventDelegate = (*delegate)(nil)
+	_ memberlist.Delegate         = (*delegate)(nil)
+	_ memberlist.EventDelegate    = (*delegate)(nil)
+	_ memberlist.ConflictDelegate = (*delegate)(nil)
 )
 
 // NodeMeta returns the encoded nodeMeta (fixed at New; always far below limit).
@@ -44,10 +45,12 @@ func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.event(evJoin, n) }
 func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.event(evLeave, n) }
 func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.event(evUpdate, n) }
 
+// NotifyConflict runs under memberlist's node lock when a node with a known member's name but
+// another address is refused; other is the newcomer. It only queues.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) { d.event(evConflict, other) }
+
 func (d *delegate) event(k eventKind, n *memberlist.Node) {
-	ev := memberEvent{kind: k, node: copyNode(n)}
-	d.n.observe(ev)
-	d.n.events.push(ev)
+	d.n.events.push(memberEvent{kind: k, node: copyNode(n)})
 }
 
 func copyNode(n *memberlist.Node) memberlist.Node {
@@ -63,6 +66,7 @@ const (
 	evJoin eventKind = iota
 	evLeave
 	evUpdate
+	evConflict
 )
 
 type memberEvent struct {

@@ -15,7 +15,10 @@
 // later memberlist leave of that replica becomes ReplicaLeft. Any other leave (a failure) becomes
 // ReplicaDown: its presences are hidden at once and dropped by the tracker after its
 // PermdownPeriod. Membership callbacks run under memberlist's lock, so they only copy the event
-// into an unbounded FIFO (never lossy, never blocking); the worker applies them in order.
+// into an unbounded FIFO (never lossy, never blocking); the worker applies them in order to its
+// one record per member name and publishes a view for readers (Members): alive members, failed
+// ones (with since when) until they come back or ReconnectTimeout reaps them, and incompatible
+// ones (a bad node meta or another ProtocolVersion), listed but never counted.
 //
 // # Dissemination
 //

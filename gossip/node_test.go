@@ -88,7 +88,7 @@ func TestWrongKeyOrLabelIsIsolated(t *testing.T) {
 	})
 	d := start(t, "d", func(c *gossip.Config) { c.Label = "another-cluster"; c.Join = []string{a.Addr()} })
 	// Nothing may get through while the joins and their background retries fail.
-	require.Never(t, func() bool { return len(a.Members()) > 1 || len(b.Members()) > 1 || len(d.Members()) > 1 },
+	require.Never(t, func() bool { return a.NumMembers() > 1 || b.NumMembers() > 1 || d.NumMembers() > 1 },
 		500*time.Millisecond, 10*time.Millisecond)
 	require.Equal(t, []string{"a"}, members(a))
 	require.Equal(t, []string{"b"}, members(b))
@@ -99,7 +99,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKey, newKey := []byte("0123456789abcdef"), []byte("fedcba9876543210")
 	a := start(t, "a", func(c *gossip.Config) { c.SecretKeys = [][]byte{oldKey} })
 	b := start(t, "b", func(c *gossip.Config) { c.SecretKeys = [][]byte{oldKey}; c.Join = []string{a.Addr()} })
-	require.Eventually(t, func() bool { return len(a.Members()) == 2 }, eventually, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.NumMembers() == 2 }, eventually, 5*time.Millisecond)
 	for _, n := range []*gossip.Node{a, b} {
 		require.NoError(t, n.Keyring().AddKey(newKey))
 	}
@@ -124,7 +124,7 @@ func TestSeedsAreRetriedUntilOneAnswers(t *testing.T) {
 	ta, err := net.NewTransport(seedAddr)
 	require.NoError(t, err)
 	a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
-	require.Eventually(t, func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 }, eventually, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 }, eventually, 5*time.Millisecond)
 }
 
 func TestLargeStateGoesByStream(t *testing.T) {
@@ -261,7 +261,7 @@ func TestSlowPeerDropsAreRepaired(t *testing.T) {
 	a := node("a")
 	b := node("b", a.Addr())
 	c := node("c", a.Addr())
-	require.Eventually(t, func() bool { return len(a.Members()) == 3 }, eventually, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.NumMembers() == 3 }, eventually, 5*time.Millisecond)
 	// Every stream from a to b now takes 100 ms to open.
 	net.SetLinkFault(a.Addr(), b.Addr(), memnet.Fault{Delay: 100 * time.Millisecond})
 	const total = 3000

@@ -14,7 +14,13 @@ type peer struct {
 	epoch uint64
 	node  atomic.Pointer[memberlist.Node] // an immutable private copy: name and address for sends
 	q     *streamQueue
+	// stream, when set, sends every message to this peer by its stream queue: datagrams to it
+	// are failing (see udpcheck.go). Written by the datagram checker, read by the worker.
+	stream atomic.Bool
 }
+
+// viaStream reports whether messages to p must avoid datagrams.
+func (p *peer) viaStream() bool { return p.stream.Load() }
 
 // streamQueue holds frames for one peer's reliable stream. Its sender goroutine sends what is
 // queued, packing messages into frames of up to MaxMessageSize, one memberlist stream per frame.

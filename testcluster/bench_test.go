@@ -49,7 +49,7 @@ func waitMembers(b testing.TB, c *testcluster.Cluster, d time.Duration) {
 		live := c.Live()
 		ok := true
 		for _, n := range live {
-			if len(n.Gossip().Members()) != len(live) {
+			if n.Gossip().NumMembers() != len(live) {
 				ok = false
 			}
 		}

@@ -194,7 +194,7 @@ func waitMembers(ctx context.Context, c *testcluster.Cluster, n int) error {
 	for {
 		ok := true
 		for _, node := range c.Live() {
-			if len(node.Gossip().Members()) != n {
+			if node.Gossip().NumMembers() != n {
 				ok = false
 			}
 		}

@@ -1,0 +1,222 @@
+package gossip
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/headcount-io/headcount/crdt"
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// run is the worker: the only goroutine that calls the tracker's replication methods and the only
+// one that touches the member records.
+func (n *Node) run() {
+	defer n.wg.Done()
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	armed := false
+	var last time.Time
+	tick := func() {
+		now := time.Now()
+		out := n.tr.Tick(now)
+		for _, o := range out {
+			if _, ok := o.Msg.(*crdt.Delta); ok {
+				last = now // only a flush of local changes opens a batching window
+				break
+			}
+		}
+		n.send(out)
+	}
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.events.sig:
+			n.handleEvents()
+		case f := <-n.inbox:
+			// Membership first: a reply to a peer that just joined needs its join applied.
+			select {
+			case <-n.events.sig:
+				n.handleEvents()
+			default:
+			}
+			n.inboxLen.Add(-int64(len(f)))
+			n.handleFrame(f)
+		case <-n.tr.Pending():
+			// Leading-edge batching: flush at once after a quiet spell, else at the end of the
+			// current BroadcastInterval.
+			if armed {
+				continue
+			}
+			if wait := n.cfg.BroadcastInterval - time.Since(last); wait > 0 {
+				flush.Reset(wait)
+				armed = true
+				continue
+			}
+			tick()
+		case <-flush.C:
+			armed = false
+			tick()
+		case <-ticker.C:
+			tick()
+			if n.reap(time.Now()) {
+				n.publish()
+			}
+		case reply := <-n.leaveCh:
+			reply <- n.goodbyes()
+		}
+	}
+}
+
+func (n *Node) handleFrame(f []byte) {
+	n.stats.framesReceived.Add(1)
+	n.stats.bytesReceived.Add(uint64(len(f)))
+	var out []tracker.Outbound
+	err := splitFrame(f, n.cfg.MaxMessageSize, func(msg []byte) {
+		from, m, err := crdt.Unmarshal(msg)
+		if err != nil {
+			n.stats.decodeErrors.Add(1)
+			n.log.Debug("gossip: corrupt message", "err", err)
+			return
+		}
+		if gb, ok := m.(*crdt.Goodbye); ok && gb.Replica == from {
+			n.saidGoodbye(from)
+		}
+		n.stats.messagesHandled.Add(1)
+		out = append(out, n.tr.Handle(from, m)...)
+	})
+	if err != nil {
+		n.stats.decodeErrors.Add(1)
+		n.log.Debug("gossip: corrupt frame", "err", err)
+	}
+	n.send(out)
+}
+
+// saidGoodbye records that r sent a goodbye. memberlist cannot tell a graceful leave from a
+// failure (its Node.State is never set in callbacks), so the goodbye is the leave intent. Only
+// names membership knows get a record, so the records stay bounded by membership.
+func (n *Node) saidGoodbye(r crdt.Replica) {
+	if m := n.members[r.Name]; m != nil && !m.self {
+		m.byeEpoch = r.Epoch
+	}
+}
+
+// handleEvents turns membership events into member records and tracker calls, then publishes the
+// new view.
+func (n *Node) handleEvents() {
+	evs := n.events.drain()
+	if len(evs) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, ev := range evs {
+		n.applyEvent(ev, now)
+	}
+	n.publish()
+}
+
+func (n *Node) applyEvent(ev memberEvent, now time.Time) {
+	node := ev.node
+	m := n.members[node.Name]
+	if ev.kind == evConflict {
+		// node is the newcomer memberlist refused; remember its address while the record lives.
+		if m != nil && !m.self {
+			m.conflict = node.Address()
+		}
+		return
+	}
+	if m == nil {
+		m = &member{self: node.Name == n.cfg.Name}
+		n.members[node.Name] = m
+	}
+	m.node = node
+	meta, err := decodeMeta(node.Meta)
+	if err == nil && meta.Protocol != ProtocolVersion {
+		err = fmt.Errorf("%w: protocol %d, want %d", ErrBadMeta, meta.Protocol, ProtocolVersion)
+	}
+	setStatus := func(s string) bool {
+		if m.status == s {
+			return false
+		}
+		m.status, m.since = s, now
+		return true
+	}
+	switch ev.kind {
+	case evJoin, evUpdate:
+		m.meta, m.metaErr = meta, err
+		m.conflict = ""
+		if m.self {
+			setStatus(StatusAlive)
+			return
+		}
+		if err != nil {
+			if setStatus(StatusIncompatible) {
+				n.stats.badMeta.Add(1)
+				n.log.Warn("gossip: member ignored", "peer", node.Name, "addr", node.Address(), "err", err)
+			}
+			if m.peer != nil { // it was counted: now it is not
+				n.downPeer(m, now)
+				m.status = StatusIncompatible
+			}
+			return
+		}
+		if setStatus(StatusAlive) {
+			n.log.Info("gossip: member up", "peer", node.Name, "addr", node.Address(), "members", n.ml.NumMembers())
+		}
+		p := m.peer
+		if p == nil {
+			p = &peer{name: node.Name, q: newStreamQueue(n.cfg.PeerQueueBytes)}
+			p.node.Store(&node)
+			m.peer = p
+			n.wg.Add(1) // the worker runs until Close's wg.Wait, so this Add never races it
+			go n.runSender(p)
+		} else if p.epoch == meta.Epoch {
+			p.node.Store(&node) // an address or meta change of the same incarnation
+			return
+		}
+		p.epoch = meta.Epoch
+		p.node.Store(&node)
+		r := crdt.Replica{Name: node.Name, Epoch: meta.Epoch}
+		n.log.Debug("gossip: replica up", "replica", r)
+		n.stats.joined.Add(1)
+		n.send(n.tr.ReplicaUp(r))
+	case evLeave:
+		if m.self {
+			return
+		}
+		if m.peer == nil {
+			delete(n.members, node.Name) // never counted: nothing to tell the tracker
+			return
+		}
+		r := crdt.Replica{Name: node.Name, Epoch: m.peer.epoch}
+		if m.byeEpoch == r.Epoch {
+			m.peer.q.stop()
+			m.peer = nil
+			delete(n.members, node.Name)
+			n.log.Info("gossip: member left", "peer", node.Name, "members", n.ml.NumMembers())
+			n.stats.left.Add(1)
+			n.tr.ReplicaLeft(r)
+			return
+		}
+		n.downPeer(m, now)
+		setStatus(StatusFailed)
+	}
+}
+
+// downPeer stops m's sender and tells the tracker its replica failed.
+func (n *Node) downPeer(m *member, now time.Time) {
+	r := crdt.Replica{Name: m.node.Name, Epoch: m.peer.epoch}
+	m.peer.q.stop()
+	m.peer = nil
+	m.status, m.since = StatusFailed, now
+	n.log.Info("gossip: member failed", "peer", r.Name, "addr", m.node.Address(), "members", n.ml.NumMembers())
+	n.stats.failed.Add(1)
+	n.tr.ReplicaDown(r)
+	select {
+	case n.rejoinKick <- struct{}{}:
+	default:
+	}
+}
