@@ -181,8 +181,8 @@ func TestConfig() Config {
 	c.JoinBackoffMin = 20 * time.Millisecond
 	c.JoinBackoffMax = 500 * time.Millisecond
 	c.RejoinInterval = 300 * time.Millisecond
-	c.FastRejoinMin = 50 * time.Millisecond
-	c.FastRejoinMax = 200 * time.Millisecond
+	c.FastRejoinMin = 250 * time.Millisecond
+	c.FastRejoinMax = time.Second
 	c.ReconnectTimeout = time.Minute
 	c.ProbeInterval = 100 * time.Millisecond
 	c.ProbeTimeout = 80 * time.Millisecond
