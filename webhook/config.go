@@ -96,7 +96,8 @@ type Config struct {
 
 	// BatchMax is the most events in one POST.
 	BatchMax int
-	// BatchWait is the longest an event waits for others to join its batch.
+	// BatchWait is the longest an event waits for others to join its batch. After a quiet spell
+	// (no batch for BatchWait) an event leaves at once: batching only delays events under load.
 	BatchWait time.Duration
 	// QueueMax is the most events waiting (besides the batch in flight); a full queue drops its
 	// oldest event, counts it and re-sends that topic's state after the next success.

@@ -33,6 +33,7 @@ type Core struct {
 	head  int
 
 	inflight *Batch
+	formed   time.Time // when the last batch was formed
 	sending  bool
 	retryAt  time.Time
 	resyncAt time.Time
@@ -350,7 +351,7 @@ func (c *Core) Next(now time.Time) *Batch {
 		c.repair(now)
 	}
 	waiting := len(c.queue) - c.head
-	if waiting == 0 || (waiting < c.cfg.BatchMax && now.Before(c.queue[c.head].created.Add(c.cfg.BatchWait))) {
+	if waiting == 0 || (waiting < c.cfg.BatchMax && now.Before(c.batchDue())) {
 		return nil
 	}
 	b := &Batch{TimeMS: now.UnixMilli(), Attempt: 1}
@@ -371,8 +372,18 @@ func (c *Core) Next(now time.Time) *Batch {
 		return nil
 	}
 	b.Body = encode(b.TimeMS, b.Events)
-	c.inflight, c.sending = b, true
+	c.inflight, c.sending, c.formed = b, true, now
 	return b
+}
+
+// batchDue is when a partial batch may leave: BatchWait after its oldest event, or at once
+// after a quiet spell (BatchWait since the previous batch), so a lone event is not delayed.
+func (c *Core) batchDue() time.Time {
+	due := c.queue[c.head].created.Add(c.cfg.BatchWait)
+	if quiet := c.formed.Add(c.cfg.BatchWait); quiet.Before(due) {
+		return quiet
+	}
+	return due
 }
 
 // repair queues the current state of every dirty topic this node owns.
@@ -455,7 +466,7 @@ func (c *Core) Deadline() time.Time {
 	case len(c.queue)-c.head >= c.cfg.BatchMax:
 		earlier(c.queue[c.head].created) // a full batch goes at once
 	case len(c.queue) > c.head:
-		earlier(c.queue[c.head].created.Add(c.cfg.BatchWait))
+		earlier(c.batchDue())
 	case len(c.dirty) > 0:
 		earlier(time.Unix(0, 1)) // repair at once
 	}

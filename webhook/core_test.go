@@ -471,3 +471,24 @@ func TestParseEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchLeadingEdgeAfterQuiet(t *testing.T) {
+	r := testCore(t, "a", func(c *webhook.Config) { c.BatchWait = 100 * time.Millisecond })
+	r.observe("one", counts(1, 0))
+	r.step(0)
+	if len(r.sent) != 1 {
+		t.Fatal("a lone event after a quiet spell waited for BatchWait")
+	}
+	r.step(10 * time.Millisecond)
+	r.observe("two", counts(1, 0))
+	r.step(10 * time.Millisecond)
+	r.observe("three", counts(1, 0))
+	r.step(79 * time.Millisecond) // 99 ms after the first batch
+	if len(r.sent) != 1 {
+		t.Fatal("events under load left before BatchWait")
+	}
+	r.step(time.Millisecond)
+	if len(r.sent) != 2 || len(r.sent[1].Events) != 2 {
+		t.Fatalf("%d batches, want the second holding two and three", len(r.sent))
+	}
+}

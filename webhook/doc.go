@@ -24,8 +24,8 @@
 // # Delivery
 //
 // Events wait in one bounded queue per node, in the order they happened; at most one batch is
-// in flight, so a topic's events arrive in order. A batch leaves when it holds BatchMax events
-// or its oldest event has waited BatchWait. A non-2xx answer, a timeout or a transport error is
+// in flight, so a topic's events arrive in order. A batch leaves when it holds BatchMax events,
+// when its oldest event has waited BatchWait, or at once after a quiet spell of BatchWait. A non-2xx answer, a timeout or a transport error is
 // retried with exponential backoff and jitter up to MaxAttempts; a full queue drops its oldest
 // event. Either loss is counted (headcount_webhook_events_dropped_total) and repaired: the
 // topic is marked dirty and its current state is sent again after the next success.

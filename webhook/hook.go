@@ -156,7 +156,12 @@ func (h *Hook) run() {
 		case <-h.stop:
 			return
 		case <-h.sub.C():
+			// Membership first: gossip updates its member table before it hands the tracker
+			// the data of a member that appeared or hides that of one that failed, so a change
+			// read after the table is judged against the right owners (a node that just joined
+			// would otherwise send occupied for every topic of its first snapshot).
 			now := time.Now()
+			h.core.SetMembers(now, h.cfg.Members())
 			for _, t := range h.sub.Topics() {
 				h.core.Observe(now, t, h.cfg.Tracker.Count(t))
 			}

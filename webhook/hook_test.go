@@ -68,6 +68,8 @@ func startHook(t *testing.T, tr *tracker.Tracker, rcv *webhooktest.Receiver, mut
 	return h
 }
 
+// ownedBy is in core_test.go.
+
 func names(evs []webhook.Event) string {
 	var s []string
 	for _, e := range evs {
@@ -280,5 +282,48 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Fatal("second Close:", err)
+	}
+}
+
+// Regression: the hook read members only every MembersInterval, so changes from a snapshot that
+// arrived right after a join were judged as if the node were still alone, and it sent occupied
+// for topics another member owns.
+func TestHookReadsMembersBeforeJudgingChanges(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	tr := newTracker(t, "a")
+	var joined atomic.Bool
+	h := startHook(t, tr, rcv, func(c *webhook.Config) {
+		c.MembersInterval = time.Hour
+		c.Members = func() []string {
+			if joined.Load() {
+				return []string{"a", "b"}
+			}
+			return nil
+		}
+	})
+	theirs := ownedBy(t, "b", []string{"a", "b"}, "theirs")
+	mine := ownedBy(t, "a", []string{"a", "b"}, "mine")
+	waitFor(t, 5*time.Second, func() error { // the worker has read the lone view
+		if h.Stats().Members != 1 {
+			return errors.New("hook has not started")
+		}
+		return nil
+	})
+	joined.Store(true)
+	if _, err := tr.Track(1, theirs, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Track(2, mine, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if len(rcv.Of(mine)) != 1 {
+			return errors.New("no occupied for the own topic")
+		}
+		return nil
+	})
+	if evs := rcv.Of(theirs); len(evs) != 0 {
+		t.Fatalf("sent %q for a topic b owns", names(evs))
 	}
 }
