@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/testcluster"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/webhook"
@@ -110,7 +111,9 @@ func benchVacate(b *testing.B, idle time.Duration) {
 			cfg.Members = func() []string {
 				var out []string
 				for _, m := range g.Members() {
-					out = append(out, m.Name)
+					if m.Status == gossip.StatusAlive {
+						out = append(out, m.Name)
+					}
 				}
 				return out
 			}
@@ -159,7 +162,7 @@ func benchVacate(b *testing.B, idle time.Duration) {
 			}
 		}
 		await(webhook.NameOccupied + " " + topic) // delivered before the clock starts
-		time.Sleep(idle)                           // pacing, not measured
+		time.Sleep(idle)                          // pacing, not measured
 		start := time.Now()
 		if err := c.Node(on).Tracker().Untrack(o, topic); err != nil {
 			b.Fatal(err)

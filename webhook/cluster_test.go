@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/testcluster"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/webhook"
@@ -42,7 +43,9 @@ func newHookedCluster(t *testing.T, nodes int) *hookedCluster {
 			cfg.Members = func() []string {
 				var names []string
 				for _, m := range g.Members() {
-					names = append(names, m.Name)
+					if m.Status == gossip.StatusAlive {
+						names = append(names, m.Name)
+					}
 				}
 				return names
 			}

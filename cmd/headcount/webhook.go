@@ -11,14 +11,15 @@ import (
 )
 
 // startWebhook starts the occupancy webhooks of --webhook-url (issue 13): trk's counts, the
-// members g sees alive, metrics on reg with the node label.
+// members g sees alive (not failed ones), metrics on reg with the node label.
 func startWebhook(cfg webhook.Config, name string, trk *tracker.Tracker, g *gossip.Node, reg prometheus.Registerer, log *slog.Logger) (*webhook.Hook, error) {
 	cfg.Tracker = trk
 	cfg.Members = func() []string {
-		ms := g.Members()
-		names := make([]string, len(ms))
-		for i, m := range ms {
-			names[i] = m.Name
+		var names []string
+		for _, m := range g.Members() {
+			if m.Status == gossip.StatusAlive { // failed members are listed too, until reaped
+				names = append(names, m.Name)
+			}
 		}
 		return names
 	}
