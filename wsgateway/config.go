@@ -155,6 +155,20 @@ type Config struct {
 	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes (write
 	// buffers are pooled between writes, so idle sockets hold none).
 	ReadBufferSize, WriteBufferSize int
+
+	// Long-poll transport (/socket/longpoll, Phoenix's LongPoll). A session counts as one
+	// connection for MaxConns and MaxConnsPerIP and follows every other limit above, except
+	// IdleTimeout (the client sends no heartbeats over long-poll; LongPollSessionTimeout
+	// plays that part).
+
+	// LongPollHold is how long a poll waits for frames before it is answered "no content"
+	// (> 0). It must stay below the client's request timeout (phoenix: longpollerTimeout,
+	// 20 s by default).
+	LongPollHold time.Duration
+	// LongPollSessionTimeout closes a long-poll session that has had no request in flight for
+	// this long (> 0); its presences then leave the counts. A live client polls again as soon
+	// as a poll is answered, so this bounds how long a closed tab is still counted.
+	LongPollSessionTimeout time.Duration
 }
 
 // DefaultConfig returns the production defaults. Tracker must still be set.
@@ -178,6 +192,9 @@ func DefaultConfig() Config {
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  4096,
+
+		LongPollHold:           10 * time.Second,
+		LongPollSessionTimeout: 15 * time.Second,
 	}
 }
 
@@ -224,6 +241,10 @@ func (c *Config) validate() error {
 		return bad("ReadBufferSize", "must be > 0")
 	case c.WriteBufferSize <= 0:
 		return bad("WriteBufferSize", "must be > 0")
+	case c.LongPollHold <= 0:
+		return bad("LongPollHold", "must be > 0")
+	case c.LongPollSessionTimeout <= 0:
+		return bad("LongPollSessionTimeout", "must be > 0")
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" {

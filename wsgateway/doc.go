@@ -69,6 +69,17 @@
 // Phoenix clients reconnect after any of these codes (they do not after 1000, which the
 // gateway never sends).
 //
+// # Long-poll
+//
+// /socket/longpoll is Phoenix's LongPoll transport, for networks that block WebSockets (the
+// official client with `transport: LongPoll`, or falling back to it with
+// `longPollFallbackMs`). The channel logic is the WebSocket's (conn over a transport), and so
+// are the token, the Origin rule and the limits: a session counts as one connection. A GET
+// without a session token opens a session ({"status":410,"token":T}); a GET with it waits
+// up to LongPollHold for frames (200 with messages, or 204); a POST carries ndjson frames.
+// A session with no request in flight for LongPollSessionTimeout is closed and its presences
+// untracked. See longpoll.go for every status.
+//
 // # Use
 //
 // The caller owns the http.Server and the listener: mount Gateway.Handler and call

@@ -40,6 +40,8 @@ type Gateway struct {
 
 	originLog originLog // rate-limits the log of refused origins
 
+	lp longPolls
+
 	sub      engineSub
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -59,6 +61,7 @@ func New(cfg Config) (*Gateway, error) {
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]int),
 		stop:  make(chan struct{}),
+		lp:    longPolls{sessions: make(map[string]*lpSession)},
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -98,7 +101,7 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// Handler returns the gateway's routes: /socket/websocket, /v1/topics/{topic}, /v1/members,
+// Handler returns the gateway's routes: /socket/websocket, /socket/longpoll, /v1/topics/{topic}, /v1/members,
 // /v1/demo/token, /healthz, /readyz, /metrics and the demo page at /.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
@@ -109,7 +112,7 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 // Shutdown).
 func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
 
-// Connections returns the number of open sockets.
+// Connections returns the number of open connections: sockets and long-poll sessions.
 func (g *Gateway) Connections() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket/websocket", g.serveSocket)
+	mux.HandleFunc("/socket/longpoll", g.serveLongPoll)
 	mux.HandleFunc("GET /v1/topics/{topic...}", g.serveTopic)
 	mux.HandleFunc("GET /v1/members", g.serveMembers)
 	mux.HandleFunc("POST /v1/demo/token", g.serveDemoToken)

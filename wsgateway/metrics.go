@@ -9,6 +9,7 @@ import (
 // metrics are the gateway's Prometheus collectors, all named headcount_gateway_*.
 type metrics struct {
 	conns         prometheus.Gauge
+	lpSessions    prometheus.Gauge
 	channels      prometheus.Gauge
 	topics        prometheus.Gauge
 	joins         prometheus.Counter
@@ -28,7 +29,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		return prometheus.Opts{Namespace: ns, Subsystem: sub, Name: name, Help: help}
 	}
 	m := &metrics{
-		conns:         prometheus.NewGauge(prometheus.GaugeOpts(opts("connections", "Open WebSocket connections."))),
+		conns:         prometheus.NewGauge(prometheus.GaugeOpts(opts("connections", "Open connections: WebSockets and long-poll sessions."))),
+		lpSessions:    prometheus.NewGauge(prometheus.GaugeOpts(opts("longpoll_sessions", "Open long-poll sessions (also counted in connections)."))),
 		channels:      prometheus.NewGauge(prometheus.GaugeOpts(opts("channels", "Joined channels over all connections."))),
 		topics:        prometheus.NewGauge(prometheus.GaugeOpts(opts("topics", "Topics with at least one local channel."))),
 		joins:         prometheus.NewCounter(prometheus.CounterOpts(opts("joins_total", "Successful channel joins."))),
@@ -54,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		func() float64 { p, _ := g.eng.stats(); return float64(p) })
 	trackerTopics := prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("tracker_topics", "Topics in the tracker (all replicas).")),
 		func() float64 { _, t := g.eng.stats(); return float64(t) })
-	for _, c := range []prometheus.Collector{m.conns, m.channels, m.topics, m.joins, m.framesIn, m.framesOut,
+	for _, c := range []prometheus.Collector{m.conns, m.lpSessions, m.channels, m.topics, m.joins, m.framesIn, m.framesOut,
 		m.diffsSent, m.personalDiffs, m.diffEncodes, m.broadcasts, m.topicChanges, m.errors, ratio, presences, trackerTopics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

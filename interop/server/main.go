@@ -31,11 +31,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	secret := flag.String("secret", "interop-secret", "HS256 secret for tokens")
 	idle := flag.Duration("idle-timeout", 60*time.Second, "gateway idle timeout")
+	// Long-poll (i12b): short timers so the suite sees 204s and session timeouts quickly.
+	lpHold := flag.Duration("longpoll-hold", wsgateway.DefaultConfig().LongPollHold, "gateway LongPollHold")
+	lpTimeout := flag.Duration("longpoll-session-timeout", wsgateway.DefaultConfig().LongPollSessionTimeout, "gateway LongPollSessionTimeout")
 	flag.Parse()
+	longPoll = func(c *wsgateway.Config) { c.LongPollHold, c.LongPollSessionTimeout = *lpHold, *lpTimeout }
 	if err := run(*addr, []byte(*secret), *idle); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// longPoll applies the long-poll flags to every gateway's Config.
+var longPoll = func(*wsgateway.Config) {}
 
 // server holds the current gateway; /test/restart swaps it.
 type server struct {
@@ -54,6 +61,7 @@ func (s *server) newGateway() (*wsgateway.Gateway, error) {
 	cfg.JWTSecret = s.secret
 	cfg.DemoTokens = true
 	cfg.IdleTimeout = s.idle
+	longPoll(&cfg)
 	return wsgateway.New(cfg)
 }
 
