@@ -331,7 +331,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	if jwt == "" {
 		jwt = r.Header.Get("X-Phoenix-AuthToken") // the client's authToken option
 	}
-	user, err := g.auth.Authenticate(r, jwt)
+	id, err := g.authenticateSocket(r, jwt)
 	if err != nil {
 		g.log.Debug("long-poll session refused", "remote", r.RemoteAddr, "err", err)
 		refuse("auth", http.StatusForbidden, lpForbidden)
@@ -343,7 +343,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 		return
 	}
 	c := &conn{
-		g: g, id: nextOwner.Add(1), user: user, vsn: vsn, ip: ip,
+		g: g, id: nextOwner.Add(1), user: id.User, ident: id, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}
@@ -365,6 +365,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	if stopping { // Shutdown ran between admit and here
 		c.close(closeGoingAway, "server shutting down")
 	}
+	c.stopExpiry = g.expireAt(c, id.Expires) // 4001 closes the session: its next poll gets 410
 	go g.runLongPoll(s)
 	writeLP(w, http.StatusOK, lpReply{Status: lpGone, Token: s.token, Messages: &[]string{}})
 }
@@ -375,6 +376,7 @@ func (g *Gateway) runLongPoll(s *lpSession) {
 	defer g.wg.Done()
 	c := s.c
 	<-c.done
+	c.stopExpiry()
 	s.readMu.Lock()
 	s.ended = true
 	c.cleanup()

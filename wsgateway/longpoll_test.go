@@ -410,3 +410,23 @@ func TestLongPollPlainJSONPost(t *testing.T) {
 	require.Eventually(t, func() bool { return tg.g.Connections() == 0 }, waitFor, 5*time.Millisecond)
 	require.Equal(t, tracker.Counts{}, tg.tr.Count("room:a"))
 }
+
+// TestLongPollTokenExpiry: a session whose token expires is closed as a socket would be
+// (4001 for a socket); its presence leaves and its next poll gets 410, so the client opens
+// a new session, with a new token or none.
+func TestLongPollTokenExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tg := bubbleGateway(t, func(c *Config) { c.LongPollSessionTimeout, c.LongPollHold = time.Hour, time.Minute })
+		lp := tg.longPoll(t, "vsn=2.0.0&token="+token(t, "alice", 30*time.Second))
+		lp.open()
+		lp.send(`["1","1","room:a","phx_join",{}]`)
+		lp.expect(`["1","1","room:a","phx_reply",`+okEmptyReply+`]`, stateFrame("1", "room:a", 0, 1))
+		answer := make(chan lpAnswer)
+		go func() { answer <- lp.do(http.MethodGet, "") }()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 410, (<-answer).Status)
+		require.Equal(t, tracker.Counts{}, tg.tr.Count("room:a"))
+		require.Equal(t, 1.0, counterOf(t, tg, "token_expired"))
+	})
+}
