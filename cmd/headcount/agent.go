@@ -122,7 +122,7 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 	wcfg.Tracker = trk
 	wcfg.NodeName = cfg.name
 	wcfg.Members = membersOf(ag.node)
-	wcfg.JWTSecret = cfg.jwtSecret
+	cfg.auth.apply(&wcfg) // issue 11: keys, JWKS, claims, public topics
 	wcfg.AllowedOrigins = cfg.allowedOrigins
 	wcfg.MaxConns = cfg.maxConns
 	wcfg.MaxConnsPerIP = cfg.maxConnsPerIP
@@ -164,7 +164,8 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 
 // serveUntilSignal waits for a stop signal, ctx's end or a server failure,
 // then stops gracefully within the shutdown timeout. A second signal forces
-// an immediate return. A reload signal (SIGHUP) re-reads --gossip-key-file.
+// an immediate return. A reload signal (SIGHUP) re-reads --gossip-key-file
+// and the JWT key files.
 func (ag *agent) serveUntilSignal(ctx context.Context, signals, reload <-chan os.Signal) error {
 	var cause error
 wait:
@@ -177,6 +178,7 @@ wait:
 			} else {
 				ag.log.Info("gossip keys reloaded", "keys", n)
 			}
+			ag.reloadJWTKeys() // issue 11
 		case s := <-signals:
 			ag.log.Info("stopping", "signal", s.String(), "timeout", ag.cfg.shutdown)
 			break wait

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/headcount-io/headcount/webhook"
@@ -48,6 +49,9 @@ type agentFlags struct {
 
 	// Webhooks (issue 13).
 	webhook webhookFlags
+
+	// Identity and access (issue 11).
+	auth authFlags
 }
 
 // Secrets that may be given as environment variables instead of files, for
@@ -71,7 +75,7 @@ func (a *agentFlags) register(fs *flagSet) {
 	fs.StringVar(&a.advertise, "advertise", "", "gossip address other nodes use to reach this one (default: --bind, or a private interface address when --bind is 0.0.0.0)")
 	fs.Var(&a.join, "join", "seed peer host:port to join (repeatable or comma-separated; a DNS name joins every address it resolves to); retried until one answers")
 	fs.StringVar(&a.http, "http", defaultHost+":"+strconv.Itoa(defaultHTTPPort), "HTTP address for WebSocket, HTTP API, metrics and demo page (host:port, or a bare port on "+defaultHost+")")
-	fs.StringVar(&a.jwtSecretFile, "jwt-secret-file", "", "file holding the HS256 key of user tokens (surrounding whitespace trimmed); without it every client is anonymous")
+	fs.StringVar(&a.jwtSecretFile, "jwt-secret-file", "", "file of HMAC keys (HS256/384/512) of user tokens, one per line, any verifies (reloaded on SIGHUP); without any key every client is anonymous")
 	fs.StringVar(&a.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip encryption keys, one per line, first one encrypts (make one with 'headcount keygen')")
 	fs.Var(&a.allowedOrigins, "allowed-origins", "browser origins allowed to open a WebSocket, e.g. https://example.com, or * for any (repeatable or comma-separated; default: only pages served by this node)")
 	fs.StringVar(&a.profile, "profile", "lan", "failure-detection timing: lan (data centre) or local (one machine, faster)")
@@ -93,6 +97,9 @@ func (a *agentFlags) register(fs *flagSet) {
 
 	// Webhooks (issue 13).
 	a.webhook.register(fs)
+
+	// Identity and access (issue 11).
+	a.auth.register(fs)
 }
 
 // agentConfig is the validated form of agentFlags, with key files read.
@@ -116,6 +123,8 @@ type agentConfig struct {
 	coalesceWindow time.Duration
 	insecureGossip bool            // --insecure-gossip given and no key: gossip is open to anyone
 	webhook        *webhook.Config // nil without --webhook-url (issue 13)
+	jwtSecrets     [][]byte        // every key of --jwt-secret-file or HEADCOUNT_JWT_SECRET (jwtSecret is the first)
+	auth           authConfig      // issue 11
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -192,6 +201,9 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		return nil, err
 	}
 	if c.webhook, err = a.webhook.resolve(); err != nil { // issue 13
+		return nil, err
+	}
+	if c.auth, err = a.auth.resolve(a, c.jwtSecrets); err != nil { // issue 11
 		return nil, err
 	}
 	return c, nil
@@ -307,4 +319,128 @@ func (w *webhookFlags) resolve() (*webhook.Config, error) {
 	}
 	c.Debounce, c.VacateGrace, c.Timeout = w.debounce, w.grace, w.timeout
 	return &c, nil
+}
+
+// Identity and access (issue 11): the other --jwt-* flags, --jwks-* and
+// --public-topics, resolved into an authConfig (keys read) that wires the
+// gateway in one place (authConfig.apply) and reloads on SIGHUP.
+type authFlags struct {
+	publicKeyFiles listFlag
+	jwksURL        string
+	jwksFile       string
+	issuer         string
+	audience       string
+	requireExp     bool
+	leeway         time.Duration
+	publicTopics   string
+}
+
+func (f *authFlags) register(fs *flagSet) {
+	fs.Var(&f.publicKeyFiles, "jwt-public-key-file", "PEM file of public keys (RSA, ECDSA, Ed25519; certificates too) that verify RS/PS/ES/EdDSA tokens (repeatable; reloaded on SIGHUP)")
+	fs.StringVar(&f.jwksURL, "jwks-url", "", "an identity provider's JSON Web Key Set (jwks_uri): fetched at start, every 10 minutes and for an unknown kid (at most every 30 s); the last good set is kept when it fails")
+	fs.StringVar(&f.jwksFile, "jwks-file", "", "JSON Web Key Set file whose keys verify tokens (by kid; reloaded on SIGHUP)")
+	fs.StringVar(&f.issuer, "jwt-issuer", "", "when set, tokens must have this iss")
+	fs.StringVar(&f.audience, "jwt-audience", "", "when set, tokens must have this value in aud")
+	fs.BoolVar(&f.requireExp, "jwt-require-exp", false, "refuse tokens without exp")
+	fs.DurationVar(&f.leeway, "jwt-leeway", 0, "clock skew allowed for exp, nbf and iat; a socket is closed with 4001 at exp plus this")
+	fs.StringVar(&f.publicTopics, "public-topics", "*", "topic patterns (comma-separated; exact, or a prefix ending in *) that connections without a topics claim may join and read; empty: none")
+}
+
+// authConfig is the resolved form of the identity and access flags.
+type authConfig struct {
+	secretFile     string   // --jwt-secret-file, re-read on SIGHUP
+	envSecrets     [][]byte // keys of HEADCOUNT_JWT_SECRET (not reloaded)
+	allowShort     bool     // --allow-short-jwt-secret
+	publicKeyFiles []string // re-read on SIGHUP
+	jwksFile       string   // re-read on SIGHUP
+	keys           wsgateway.Keys
+	jwksURL        string
+	issuer         string
+	audience       string
+	requireExp     bool
+	leeway         time.Duration
+	publicTopics   []string
+}
+
+func (f *authFlags) resolve(a *agentFlags, secrets [][]byte) (authConfig, error) {
+	c := authConfig{
+		secretFile: a.jwtSecretFile, allowShort: a.allowShortJWTSecret,
+		publicKeyFiles: f.publicKeyFiles.values, jwksFile: f.jwksFile, jwksURL: f.jwksURL,
+		issuer: f.issuer, audience: f.audience, requireExp: f.requireExp, leeway: f.leeway,
+		publicTopics: []string{},
+	}
+	if a.jwtSecretFile == "" {
+		c.envSecrets = secrets
+	}
+	if f.leeway < 0 {
+		return c, usagef("--jwt-leeway must be 0 or more, got %s", f.leeway)
+	}
+	if f.jwksURL != "" {
+		u, err := url.Parse(f.jwksURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, usagef("--jwks-url %q: want an http:// or https:// URL with a host", f.jwksURL)
+		}
+	}
+	for _, p := range strings.Split(f.publicTopics, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.publicTopics = append(c.publicTopics, p)
+		}
+	}
+	var err error
+	c.keys, err = c.loadKeys(secrets)
+	return c, err
+}
+
+// loadKeys reads the key files (the HMAC keys are given: resolveSecrets
+// read them at start).
+func (c *authConfig) loadKeys(hmac [][]byte) (wsgateway.Keys, error) {
+	k := wsgateway.Keys{HMAC: hmac}
+	for _, p := range c.publicKeyFiles {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return k, fmt.Errorf("--jwt-public-key-file: %w", err)
+		}
+		pub, err := wsgateway.ParsePublicKeysPEM(b)
+		if err != nil {
+			return k, fmt.Errorf("--jwt-public-key-file %s: %w", p, err)
+		}
+		k.Public = append(k.Public, pub...)
+	}
+	if c.jwksFile != "" {
+		b, err := os.ReadFile(c.jwksFile)
+		if err != nil {
+			return k, fmt.Errorf("--jwks-file: %w", err)
+		}
+		if k.JWKS, err = wsgateway.ParseJWKS(b); err != nil {
+			return k, fmt.Errorf("--jwks-file %s: %w", c.jwksFile, err)
+		}
+	}
+	return k, nil
+}
+
+// reload re-reads every key file (on SIGHUP). On error the keys in use
+// stay as they were.
+func (c *authConfig) reload() (wsgateway.Keys, error) {
+	hmac := c.envSecrets
+	if c.secretFile != "" {
+		var err error
+		if hmac, err = loadJWTSecret(c.secretFile); err != nil {
+			return wsgateway.Keys{}, err
+		}
+		if err := checkJWTSecrets("--jwt-secret-file "+c.secretFile, hmac, c.allowShort); err != nil {
+			return wsgateway.Keys{}, err
+		}
+	}
+	return c.loadKeys(hmac)
+}
+
+// apply sets the gateway's identity and access fields.
+func (c *authConfig) apply(w *wsgateway.Config) {
+	w.JWTKeys = c.keys
+	w.JWKSURL = c.jwksURL
+	w.JWTIssuer = c.issuer
+	w.JWTAudience = c.audience
+	w.JWTRequireExp = c.requireExp
+	w.JWTLeeway = c.leeway
+	w.PublicTopics = c.publicTopics
 }

@@ -1,26 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/wsgateway"
 )
 
-// loadJWTSecret reads the HS256 key of --jwt-secret-file: the file's bytes
-// with surrounding whitespace trimmed. An empty file is an error.
-func loadJWTSecret(path string) ([]byte, error) {
+// loadJWTSecret reads the HMAC keys of --jwt-secret-file: one per line,
+// each trimmed of surrounding whitespace, empty lines skipped (any key
+// verifies, so a key rotates by adding the new line first and removing the
+// old one later). A file with no key is an error.
+func loadJWTSecret(path string) ([][]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--jwt-secret-file: %w", err)
 	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
+	keys, err := wsgateway.ParseHMACKeys(b)
+	if err != nil {
 		return nil, fmt.Errorf("--jwt-secret-file %s: file is empty", path)
 	}
-	return b, nil
+	return keys, nil
 }
 
 // loadGossipKeys reads --gossip-key-file in the format of
@@ -49,20 +51,23 @@ func (a *agentFlags) resolveSecrets(c *agentConfig) error {
 	case a.jwtSecretFile != "" && jwtFromEnv:
 		return usagef("--jwt-secret-file and %s are both set: use one", envJWTSecret)
 	case a.jwtSecretFile != "":
-		if c.jwtSecret, err = loadJWTSecret(a.jwtSecretFile); err != nil {
+		if c.jwtSecrets, err = loadJWTSecret(a.jwtSecretFile); err != nil {
 			return err
 		}
 	case jwtFromEnv:
-		if c.jwtSecret = bytes.TrimSpace([]byte(jwtEnv)); len(c.jwtSecret) == 0 {
+		if c.jwtSecrets, err = wsgateway.ParseHMACKeys([]byte(jwtEnv)); err != nil {
 			return fmt.Errorf("%s is set but empty", envJWTSecret)
 		}
 	}
-	if n := len(c.jwtSecret); n > 0 && n < minJWTSecret && !a.allowShortJWTSecret {
-		from := "--jwt-secret-file " + a.jwtSecretFile
-		if jwtFromEnv {
-			from = envJWTSecret
-		}
-		return fmt.Errorf("%s: the key is %d bytes, want at least %d ('headcount keygen' makes one), or pass --allow-short-jwt-secret", from, n, minJWTSecret)
+	from := "--jwt-secret-file " + a.jwtSecretFile
+	if jwtFromEnv {
+		from = envJWTSecret
+	}
+	if err := checkJWTSecrets(from, c.jwtSecrets, a.allowShortJWTSecret); err != nil {
+		return err
+	}
+	if len(c.jwtSecrets) > 0 {
+		c.jwtSecret = c.jwtSecrets[0]
 	}
 
 	keyEnv, keyFromEnv := os.LookupEnv(envGossipKey)
@@ -81,6 +86,21 @@ func (a *agentFlags) resolveSecrets(c *agentConfig) error {
 			return fmt.Errorf("%s: %w", envGossipKey, err)
 		}
 		c.gossipKeys = keys
+	}
+	return nil
+}
+
+// checkJWTSecrets refuses an HMAC key shorter than minJWTSecret unless
+// allowShort (--allow-short-jwt-secret).
+func checkJWTSecrets(from string, keys [][]byte, allowShort bool) error {
+	for i, k := range keys {
+		if n := len(k); n < minJWTSecret && !allowShort {
+			which := "the key"
+			if len(keys) > 1 {
+				which = fmt.Sprintf("key %d", i+1)
+			}
+			return fmt.Errorf("%s: %s is %d bytes, want at least %d ('headcount keygen' makes one), or pass --allow-short-jwt-secret", from, which, n, minJWTSecret)
+		}
 	}
 	return nil
 }

@@ -44,3 +44,19 @@ func reloadGossipKeys(kr *memberlist.Keyring, path string) (int, error) {
 	}
 	return len(keys), nil
 }
+
+// reloadJWTKeys re-reads --jwt-secret-file, --jwt-public-key-file and
+// --jwks-file (on SIGHUP) and gives the gateway the new keys: tokens are
+// checked against them from now on, open sockets keep their identity. When
+// a file fails the keys in use stay.
+func (ag *agent) reloadJWTKeys() {
+	keys, err := ag.cfg.auth.reload()
+	if err == nil {
+		err = ag.gw.SetJWTKeys(keys)
+	}
+	if err != nil {
+		ag.log.Error("JWT keys not reloaded; the previous keys stay in use", "err", err)
+		return
+	}
+	ag.log.Info("JWT keys reloaded", "hmac", len(keys.HMAC), "public", len(keys.Public), "jwks", len(keys.JWKS))
+}
