@@ -38,10 +38,10 @@ type sharedFrame struct {
 
 // conn is one client connection speaking the Phoenix protocol, whatever transport carries it:
 // the channel logic lives here once, the transport only moves frames. The connection's reader
-// (the WebSocket's read loop) owns chans and the join bucket. A writer goroutine runs
-// only while the queue has frames (an idle connection holds no writer stack); there is at most
-// one at a time and it owns transport writes. mu guards the queue, the writer state and every
-// sub's counts.
+// (the WebSocket's read loop, or a long-poll session's POST handler under the session's lock)
+// owns chans and the join bucket. A writer goroutine runs only while the queue has frames (an
+// idle connection holds no writer stack); there is at most one at a time and it owns transport
+// writes. mu guards the queue, the writer state and every sub's counts.
 type conn struct {
 	g    *Gateway
 	t    transport // nil only in tests of the queue
@@ -71,8 +71,8 @@ type conn struct {
 	joinAt     time.Time
 }
 
-// transport carries one connection's frames to its client: a WebSocket (wsTransport), or
-// another transport sharing the same channel logic. write and finish are called only by the connection's writer
+// transport carries one connection's frames to its client: a WebSocket (wsTransport) or a
+// long-poll session (lpTransport). write and finish are called only by the connection's writer
 // goroutine (at most one runs at a time), in queue order; abort may be called from any
 // goroutine, also while write blocks. A transport never calls back into its conn.
 type transport interface {

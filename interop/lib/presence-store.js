@@ -32,10 +32,11 @@ const countsReducer = handleActions(
 
 // watchTopic joins topic on socket and feeds its presence events into a new store, the way
 // the seed article binds its channel. It returns {store, channel, states}, where states
-// counts the presence_state pushes received (one per join or rejoin).
-function watchTopic(socket, topic) {
+// counts the presence_state pushes received (one per join or rejoin). params is the join
+// payload ({observe: true} for an observer).
+function watchTopic(socket, topic, params = {}) {
   const store = createStore(countsReducer);
-  const channel = socket.channel(topic, {});
+  const channel = socket.channel(topic, params);
   const watched = { store, channel, states: 0 };
   channel.on("presence_state", (payload) => {
     watched.states++;
