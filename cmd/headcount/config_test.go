@@ -305,3 +305,28 @@ func TestSetEnvHidesOtherVariables(t *testing.T) {
 		t.Fatal("HEADCOUNT_NAME not set")
 	}
 }
+
+// The agent config in deploy/kubernetes/configmap.yaml must use only agent
+// flags (an unknown key would only be a warning in a pod's log).
+func TestKubernetesConfigMapIsAnAgentConfig(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/kubernetes/configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(b), "headcount.yaml: |\n")
+	if !ok {
+		t.Fatal("configmap.yaml has no headcount.yaml")
+	}
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(l, "    ") && strings.TrimSpace(l) != "" {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	cfg := writeFile(t, "headcount.yaml", strings.Join(lines, "\n"))
+	got := valueAfter(t, nil, "--config", cfg) // fails on any warning
+	if got["join"] != "headcount-gossip:7946" || got["http"] != "0.0.0.0:4000" || got["jwt-secret-file"] == "" {
+		t.Fatalf("config read from the ConfigMap: %v", got)
+	}
+}
