@@ -398,7 +398,11 @@ func (g *Gateway) runLongPoll(s *lpSession) {
 func (s *lpSession) poll(w http.ResponseWriter, r *http.Request) {
 	s.t.begin()
 	defer s.t.end()
-	hold := time.NewTimer(s.c.g.cfg.LongPollHold)
+	cfg := s.c.g.cfg
+	// A server write timeout shorter than the hold (the http.Server's, not ours) would cut the
+	// answer: this response may take the hold plus one write.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(cfg.LongPollHold + cfg.WriteTimeout))
+	hold := time.NewTimer(cfg.LongPollHold)
 	defer hold.Stop()
 	for {
 		frames, finished, wait := s.t.take()

@@ -430,3 +430,28 @@ func TestLongPollTokenExpiry(t *testing.T) {
 		require.Equal(t, 1.0, counterOf(t, tg, "token_expired"))
 	})
 }
+
+// TestLongPollOutlivesServerWriteTimeout: a poll held longer than the http.Server's
+// WriteTimeout is still answered (the handler extends its own write deadline).
+func TestLongPollOutlivesServerWriteTimeout(t *testing.T) {
+	tg := startGateway(t, func(c *Config) { c.LongPollHold = 300 * time.Millisecond })
+	srv := httptest.NewUnstartedServer(tg.g.Handler())
+	srv.Config.WriteTimeout = 50 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	get := func(token string) map[string]any {
+		u := srv.URL + "/socket/longpoll?vsn=2.0.0"
+		if token != "" {
+			u += "&token=" + token
+		}
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return body
+	}
+	opened := get("")
+	require.Equal(t, 410.0, opened["status"])
+	require.Equal(t, 204.0, get(opened["token"].(string))["status"])
+}
