@@ -47,6 +47,16 @@ type Config struct {
 	MaxMetaLen  int
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
+
+	// Roll-ups (issue 12, rollup.go).
+
+	// MaxRollups is the most roll-ups (prefix counts, see HoldRollup)
+	// maintained at once, held or lingering. Each costs one scan of the
+	// topics to build and O(1) per presence change in a topic it covers.
+	MaxRollups int
+	// RollupLinger is how long a roll-up nobody holds is still maintained,
+	// so that a reconnecting page or a polling dashboard does not rebuild it.
+	RollupLinger time.Duration
 }
 
 // DefaultConfig returns the production settings.
@@ -64,6 +74,8 @@ func DefaultConfig() Config {
 		MaxTopicLen:       255,
 		MaxUserLen:        255,
 		MaxMetaLen:        1024,
+		MaxRollups:        1024,
+		RollupLinger:      time.Minute,
 	}
 }
 
@@ -113,6 +125,10 @@ func (c *Config) validate() error {
 		return bad("MaxUserLen", "must be in 1..1024")
 	case c.MaxMetaLen < 0 || c.MaxMetaLen > 64<<10:
 		return bad("MaxMetaLen", "must be in 0..65536")
+	case c.MaxRollups <= 0:
+		return bad("MaxRollups", "must be > 0")
+	case c.RollupLinger <= 0:
+		return bad("RollupLinger", "must be > 0")
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.now = now
+	t.tickRollups()
 	var out []Outbound
 	if !t.left {
 		for _, d := range t.state.Flush(t.cfg.MaxDeltaOps) {

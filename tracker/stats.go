@@ -19,6 +19,7 @@ type Stats struct {
 	SnapshotsApplied uint64 // snapshots that replaced a partition
 	SnapshotParts    uint64 // parts of snapshots stored until their last part arrives
 	Permdowns        uint64 // replicas dropped after PermdownPeriod
+	RollupBuilds     uint64 // roll-ups built (each one scan of the topics)
 }
 
 // Stats returns the tracker's counters.

@@ -9,12 +9,16 @@ type topicState struct {
 	conns   int
 	users   map[string]int32 // user id -> visible connections
 	entries map[*crdt.Entry]struct{}
+	ranks   []*rankItem // one per roll-up covering the topic (rollup.go)
 }
 
 func (t *Tracker) join(e *crdt.Entry) {
 	ts := t.topics[e.Topic]
 	if ts == nil {
 		ts = &topicState{entries: make(map[*crdt.Entry]struct{})}
+		if len(t.rollups) > 0 {
+			ts.ranks = t.rollupsOf(e.Topic)
+		}
 		t.topics[e.Topic] = ts
 	} else if _, dup := ts.entries[e]; dup {
 		return
@@ -31,6 +35,9 @@ func (t *Tracker) join(e *crdt.Entry) {
 	}
 	ts.entries[e] = struct{}{}
 	t.touch(e.Topic)
+	if len(ts.ranks) > 0 {
+		t.rollupJoin(ts, e)
+	}
 }
 
 func (t *Tracker) leave(e *crdt.Entry) {
@@ -52,6 +59,9 @@ func (t *Tracker) leave(e *crdt.Entry) {
 		ts.users[e.User] = n
 	}
 	t.touch(e.Topic)
+	if len(ts.ranks) > 0 {
+		t.rollupLeave(ts, e)
+	}
 	if ts.conns == 0 {
 		delete(t.topics, e.Topic)
 		t.state.ReleaseTopic(e.Topic)

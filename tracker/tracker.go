@@ -74,6 +74,12 @@ type Tracker struct {
 	now        time.Time
 	lastDigest time.Time
 	stats      Stats
+
+	// Roll-ups (rollup.go): by prefix, the distinct prefix lengths in
+	// increasing order, and the last sweep of lingering ones.
+	rollups         map[string]*rollup
+	rollupLens      []int
+	lastRollupSweep time.Time
 }
 
 type replicaState struct {
@@ -120,6 +126,8 @@ func (t *Tracker) checkArgs(topic, user string, meta []byte) error {
 	switch {
 	case topic == "" || len(topic) > t.cfg.MaxTopicLen:
 		return fmt.Errorf("%w: length %d (1..%d bytes)", ErrInvalidTopic, len(topic), t.cfg.MaxTopicLen)
+	case IsRollup(topic):
+		return fmt.Errorf("%w: %q is a roll-up (it ends in *): observe it, do not track it", ErrInvalidTopic, topic)
 	case len(user) > t.cfg.MaxUserLen:
 		return fmt.Errorf("%w: length %d (max %d bytes)", ErrInvalidUser, len(user), t.cfg.MaxUserLen)
 	case len(meta) > t.cfg.MaxMetaLen:
@@ -247,10 +255,18 @@ func (t *Tracker) signal() {
 // are waiting to be flushed by Tick. It never blocks the tracker.
 func (t *Tracker) Pending() <-chan struct{} { return t.pending }
 
-// Count returns the counts of topic in O(1).
+// Count returns the counts of topic in O(1). For a roll-up topic (ending
+// in "*") they are the roll-up's while it is held or lingering (see
+// HoldRollup), and zero otherwise.
 func (t *Tracker) Count(topic string) Counts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if IsRollup(topic) {
+		if r := t.rollups[topic[:len(topic)-1]]; r != nil {
+			return r.counts()
+		}
+		return Counts{}
+	}
 	ts := t.topics[topic]
 	if ts == nil {
 		return Counts{}
