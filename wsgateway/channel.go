@@ -2,7 +2,6 @@ package wsgateway
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 	"unicode/utf8"
 )
@@ -21,6 +20,8 @@ const (
 type joinParams struct {
 	// Connections asks for "connections" counts in presence_state and presence_diff.
 	Connections bool `json:"connections"`
+	// Observe joins without being counted (observe.go).
+	Observe bool `json:"observe"`
 }
 
 // handle runs one decoded frame. Reader only (see conn).
@@ -65,21 +66,7 @@ func (c *conn) badTopic(topic string) string {
 
 // allowJoin takes a token from the socket's join bucket.
 func (c *conn) allowJoin(now time.Time) bool {
-	cfg := c.g.cfg
-	if c.joinAt.IsZero() {
-		c.joinTokens = float64(cfg.JoinBurst)
-	} else {
-		c.joinTokens += now.Sub(c.joinAt).Seconds() * cfg.JoinRate
-		if c.joinTokens > float64(cfg.JoinBurst) {
-			c.joinTokens = float64(cfg.JoinBurst)
-		}
-	}
-	c.joinAt = now
-	if c.joinTokens < 1 {
-		return false
-	}
-	c.joinTokens--
-	return true
+	return c.joins.take(now, c.g.cfg.JoinRate, c.g.cfg.JoinBurst)
 }
 
 func (c *conn) join(m message) {
@@ -108,36 +95,26 @@ func (c *conn) join(m message) {
 		return
 	}
 	old := c.chans[m.Topic]
-	if old == nil && len(c.chans) >= g.cfg.MaxChannels {
-		fail("too_many_channels", "too many channels")
-		return
-	}
-	if !c.allowJoin(time.Now()) {
-		fail("too_many_joins", "too many joins")
+	if kind, why := c.admitJoin(m.Topic, old, params.Observe); why != "" {
+		fail(kind, why)
 		return
 	}
 	if old != nil {
 		// A duplicate join replaces the channel, as Phoenix does: the old one is closed with
-		// its own join ref. The presence stays tracked, so nobody sees a leave and a join.
+		// its own join ref. A tracked presence stays tracked (unless the new join observes),
+		// so nobody sees a leave and a join.
 		c.dropSub(old)
-		delete(c.chans, m.Topic)
+		c.delChan(old)
 		c.enqueue(appendFrame(nil, c.vsn, old.joinRef, old.joinRef, m.Topic, evClose, []byte("{}")))
-	} else if err := g.eng.track(c.id, m.Topic, c.user); err != nil {
-		kind, reason := "track", "join failed"
-		switch {
-		case errors.Is(err, errTrackerClosed):
-			kind, reason = "track_closed", "node shutting down"
-		case errors.Is(err, errInvalidTopic):
-			kind, reason = "bad_topic", "invalid topic"
-		case errors.Is(err, errInvalidUser):
-			kind, reason = "bad_user", "invalid user"
-		}
-		g.log.Debug("track failed", "conn", c.id, "topic", m.Topic, "err", err)
+	}
+	if err := c.attach(m.Topic, old, params.Observe); err != nil {
+		kind, reason := joinFailure(err)
+		g.log.Debug("join failed", "conn", c.id, "topic", m.Topic, "observe", params.Observe, "err", err)
 		fail(kind, reason)
 		return
 	}
-	s := &sub{c: c, topic: m.Topic, joinRef: joinRef, withConns: params.Connections}
-	c.chans[m.Topic] = s
+	s := &sub{c: c, topic: m.Topic, joinRef: joinRef, withConns: params.Connections, observe: params.Observe}
+	c.addChan(s)
 	g.metrics.joins.Inc()
 	g.metrics.channels.Inc()
 
@@ -162,8 +139,10 @@ func (c *conn) leave(m message) {
 		return
 	}
 	c.dropSub(s)
-	delete(c.chans, m.Topic)
-	_ = c.g.eng.untrack(c.id, m.Topic) // only fails if it is already gone
+	c.delChan(s)
+	if !s.observe {
+		_ = c.g.eng.untrack(c.id, m.Topic) // only fails if it is already gone
+	}
 	c.enqueue(
 		appendFrame(nil, c.vsn, s.joinRef, m.Ref, m.Topic, evReply, replyOK(nil)),
 		appendFrame(nil, c.vsn, s.joinRef, s.joinRef, m.Topic, evClose, []byte("{}")),

@@ -169,6 +169,29 @@ type Config struct {
 	// this long (> 0); its presences then leave the counts. A live client polls again as soon
 	// as a poll is answered, so this bounds how long a closed tab is still counted.
 	LongPollSessionTimeout time.Duration
+
+	// Readers (issue 12: observers, roll-ups, the topics API, SSE, CORS).
+
+	// MaxObserved is the number of observer channels ({"observe": true} joins, which track
+	// nothing) one socket may have joined at once, besides its MaxChannels tracked ones;
+	// further observer joins get the error reply "too many observed channels".
+	MaxObserved int
+	// ObserveJoinRate is the sustained number of observer joins per second one socket may make;
+	// ObserveJoinBurst how many it may make at once (at least MaxObserved, so that a list page
+	// that reconnects rejoins every channel at once). They are a bucket of their own: observer
+	// joins never use up tracked joins, nor the reverse.
+	ObserveJoinRate float64
+	// ObserveJoinBurst: see ObserveJoinRate.
+	ObserveJoinBurst int
+	// CORSOrigins lists the origins allowed to read the HTTP read endpoints (GET /v1/topics,
+	// /v1/topics/{topic}, /v1/topics/{topic}/events) from a browser page of another origin:
+	// exact origins (scheme://host[:port], case-insensitive), "*" for any, or patterns with
+	// one "*" standing for any run of characters ("https://*.example.com"). Empty: no CORS
+	// headers (same-origin pages only).
+	CORSOrigins []string
+	// SSEHeartbeat is the period of the comment lines that keep an idle event stream (and the
+	// proxies on its way) open.
+	SSEHeartbeat time.Duration
 }
 
 // DefaultConfig returns the production defaults. Tracker must still be set.
@@ -195,6 +218,10 @@ func DefaultConfig() Config {
 
 		LongPollHold:           10 * time.Second,
 		LongPollSessionTimeout: 15 * time.Second,
+		MaxObserved:            1000,
+		ObserveJoinRate:        100,
+		ObserveJoinBurst:       1000,
+		SSEHeartbeat:           15 * time.Second,
 	}
 }
 
@@ -245,6 +272,19 @@ func (c *Config) validate() error {
 		return bad("LongPollHold", "must be > 0")
 	case c.LongPollSessionTimeout <= 0:
 		return bad("LongPollSessionTimeout", "must be > 0")
+	case c.MaxObserved <= 0:
+		return bad("MaxObserved", "must be > 0")
+	case c.ObserveJoinRate <= 0:
+		return bad("ObserveJoinRate", "must be > 0")
+	case c.ObserveJoinBurst <= 0:
+		return bad("ObserveJoinBurst", "must be > 0")
+	case c.SSEHeartbeat <= 0:
+		return bad("SSEHeartbeat", "must be > 0")
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "" {
+			return bad("CORSOrigins", "contains an empty origin")
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" {

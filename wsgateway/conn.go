@@ -3,7 +3,6 @@ package wsgateway
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -61,14 +60,17 @@ type conn struct {
 	code    int
 	reason  string
 
+	room       chan struct{} // signalled when the writer takes the queue (backpressure.go)
 	writing    bool          // a writer goroutine is running (guarded by mu)
 	done       chan struct{} // closed when the connection is closing
 	writerDone chan struct{} // closed by the last writer, after transport.finish
 
 	// Reader only.
-	chans      map[string]*sub
-	joinTokens float64
-	joinAt     time.Time
+	chans        map[string]*sub
+	tracked      int    // channels in chans that track a presence
+	observed     int    // observer channels in chans
+	joins        bucket // tracked joins
+	observeJoins bucket // observer joins
 }
 
 // transport carries one connection's frames to its client: a WebSocket (wsTransport) or a
@@ -204,6 +206,7 @@ func (c *conn) writeLoop() {
 		c.queue = c.spare[:0]
 		c.spare = nil
 		c.queued = 0
+		c.madeRoom()
 		for _, f := range batch {
 			if s := f.sub; s != nil && s.pending == f {
 				s.base = s.target
@@ -254,6 +257,7 @@ func (c *conn) cleanup() {
 // dropSub takes a channel out of its topic and cancels its pending diff.
 func (c *conn) dropSub(s *sub) {
 	c.g.hub.remove(s)
+	c.detach(s)
 	c.mu.Lock()
 	s.gone = true
 	if s.pending != nil {

@@ -32,6 +32,18 @@
 // push to an unjoined topic, or with a stale join ref, gets {"reason":"unmatched topic"}.
 // The join payload {"connections":true} adds "connections" to the channel's counts.
 //
+// # Readers
+//
+// A join with {"observe":true} is an observer: it gets presence_state and presence_diff
+// exactly as a tracked join does, but nothing is tracked, so it counts no one and costs no
+// replicated state. A socket may hold MaxChannels tracked and MaxObserved observer channels;
+// observer joins draw from a bucket of their own (ObserveJoinRate/ObserveJoinBurst). A topic
+// ending in "*" is a roll-up of every topic with that prefix ("*" alone: the whole node's
+// view of the cluster): viewers are distinct anonymous connections and users distinct user
+// ids across those topics. It may only be observed; a tracked join gets the error reply
+// "observe only". A socket that sends requests faster than it reads their answers is not
+// closed as a slow consumer: its reader waits for room in its queue.
+//
 // # Auth
 //
 // The token comes from the `token` query parameter, the phoenix client's authToken

@@ -17,6 +17,10 @@ type engine interface {
 	subscribe() engineSub
 	// stats returns the node's numbers of presences and topics (for metrics).
 	stats() (presences, topics int)
+	// holdRollup and releaseRollup hold and release a roll-up topic's counts (an observer
+	// of "video:*"); holdRollup may fail with errTooManyRollups.
+	holdRollup(topic string) error
+	releaseRollup(topic string)
 }
 
 // engineSub is a change subscription: C is signalled (never blocking the tracker) when
@@ -29,7 +33,8 @@ type engineSub interface {
 
 // Errors engine.track wraps, so the gateway can tell the client why a join failed.
 var (
-	errTrackerClosed = errors.New("wsgateway: tracker closed")  // the node has left the cluster
-	errInvalidTopic  = errors.New("wsgateway: topic refused")   // by the tracker's own bounds
-	errInvalidUser   = errors.New("wsgateway: user id refused") // e.g. a `sub` too long
+	errTrackerClosed  = errors.New("wsgateway: tracker closed")    // the node has left the cluster
+	errInvalidTopic   = errors.New("wsgateway: topic refused")     // by the tracker's own bounds
+	errInvalidUser    = errors.New("wsgateway: user id refused")   // e.g. a `sub` too long
+	errTooManyRollups = errors.New("wsgateway: too many roll-ups") // the tracker's MaxRollups
 )

@@ -13,6 +13,7 @@ type sub struct {
 	topic     string
 	joinRef   optString
 	withConns bool
+	observe   bool // an observer: nothing tracked (observe.go)
 
 	// Guarded by c.mu.
 	base    Counts    // counts the client holds once every frame the writer has taken is delivered

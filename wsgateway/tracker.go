@@ -15,6 +15,10 @@ type Tracker interface {
 	Count(topic string) tracker.Counts
 	Subscribe() *tracker.Subscription
 	Stats() tracker.Stats
+	// Readers (issue 12): roll-up topics and busiest-first listings.
+	HoldRollup(topic string) error
+	ReleaseRollup(topic string)
+	Busiest(prefix string, limit int) (tracker.Counts, []tracker.TopicCounts, error)
 }
 
 var _ Tracker = (*tracker.Tracker)(nil)
@@ -54,3 +58,13 @@ func (e trackerEngine) stats() (int, int) {
 	s := e.t.Stats()
 	return s.Presences, s.Topics
 }
+
+func (e trackerEngine) holdRollup(topic string) error {
+	err := e.t.HoldRollup(topic)
+	if errors.Is(err, tracker.ErrTooManyRollups) {
+		return errors.Join(errTooManyRollups, err)
+	}
+	return err
+}
+
+func (e trackerEngine) releaseRollup(topic string) { e.t.ReleaseRollup(topic) }

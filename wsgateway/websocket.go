@@ -74,6 +74,9 @@ func (c *conn) readLoop(ws *websocket.Conn) {
 			c.close(closeInvalidPayload, "malformed frame")
 			return
 		}
+		if !c.waitRoom() { // backpressure.go
+			return
+		}
 		c.handle(m)
 		select {
 		case <-c.done:
