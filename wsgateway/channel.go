@@ -22,6 +22,8 @@ type joinParams struct {
 	Connections bool `json:"connections"`
 	// Observe joins without being counted (observe.go).
 	Observe bool `json:"observe"`
+	// Partial asks for "partial" in presence_state and presence_diff (partial.go).
+	Partial bool `json:"partial"`
 }
 
 // handle runs one decoded frame. Reader only (see conn).
@@ -90,7 +92,11 @@ func (c *conn) join(m message) {
 			return
 		}
 	}
-	if !g.mayAccess(c.ident, m.Topic, AccessTrack) {
+	access := AccessTrack
+	if params.Observe {
+		access = AccessObserve
+	}
+	if !g.mayAccess(c.ident, m.Topic, access) {
 		fail("unauthorized", "unauthorized")
 		return
 	}
@@ -113,7 +119,7 @@ func (c *conn) join(m message) {
 		fail(kind, reason)
 		return
 	}
-	s := &sub{c: c, topic: m.Topic, joinRef: joinRef, withConns: params.Connections, observe: params.Observe}
+	s := &sub{c: c, topic: m.Topic, joinRef: joinRef, withConns: params.Connections, observe: params.Observe, partial: params.Partial}
 	c.addChan(s)
 	g.metrics.joins.Inc()
 	g.metrics.channels.Inc()
@@ -121,12 +127,12 @@ func (c *conn) join(m message) {
 	// Under the topic lock, the counts this client is told and its membership in the topic
 	// change together, so the next broadcast starts from exactly what it holds.
 	t := g.hub.lockTopic(m.Topic)
-	counts := g.eng.count(m.Topic).view(s.withConns)
+	counts := g.countNow(m.Topic).view(s.shape())
 	s.base, s.target = counts, counts
 	t.subs[s] = struct{}{}
 	c.enqueue(
 		appendFrame(nil, c.vsn, joinRef, m.Ref, m.Topic, evReply, replyOK(nil)),
-		appendFrame(nil, c.vsn, joinRef, optString{}, m.Topic, "presence_state", appendCounts(nil, counts, s.withConns)),
+		appendFrame(nil, c.vsn, joinRef, optString{}, m.Topic, "presence_state", appendCounts(nil, counts, s.shape())),
 	)
 	t.mu.Unlock()
 }

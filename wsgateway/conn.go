@@ -123,8 +123,8 @@ func (c *conn) kick() {
 // pushCounts queues (or rewrites) the presence_diff that brings s to shared.to. It reports
 // whether it queued something. Called with the topic mutex held.
 func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
-	to := shared.to.view(s.withConns)
-	from := shared.from.view(s.withConns)
+	to := shared.to.view(s.shape())
+	from := shared.from.view(s.shape())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || s.gone || s.target == to {
@@ -139,7 +139,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 		case s.base == to:
 			f.skip = true
 		case s.base == from:
-			f.shared = shared.get(c.vsn, s.withConns)
+			f.shared = shared.get(c.vsn, s.shape())
 		}
 		if !f.skip && f.shared == nil {
 			f.data = c.personalDiff(s, s.base, to)
@@ -148,7 +148,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 	}
 	f = &outFrame{sub: s}
 	if s.base == from {
-		f.shared = shared.get(c.vsn, s.withConns)
+		f.shared = shared.get(c.vsn, s.shape())
 	}
 	if f.shared == nil {
 		f.data = c.personalDiff(s, s.base, to)
@@ -161,7 +161,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 
 func (c *conn) personalDiff(s *sub, from, to Counts) []byte {
 	c.g.metrics.personalDiffs.Inc()
-	payload := appendDiff(nil, from, to, s.withConns)
+	payload := appendDiff(nil, from, to, s.shape())
 	return appendFrame(nil, c.vsn, optString{}, optString{}, s.topic, "presence_diff", payload)
 }
 

@@ -8,12 +8,26 @@ type Counts struct {
 	Viewers     int `json:"viewers"`
 	Users       int `json:"users"`
 	Connections int `json:"connections"`
+
+	partial bool // a member is suspect or down: some presences are missing (partial.go)
 }
 
-// view is what one channel is told: Connections is dropped unless it asked for it.
-func (c Counts) view(withConns bool) Counts {
-	if !withConns {
+// shape is the optional fields a channel asked for in its join.
+type shape uint8
+
+const (
+	shapeConns   shape = 1 << iota // {"connections": true}
+	shapePartial                   // {"partial": true}
+	shapes                         // the number of shapes
+)
+
+// view is what one channel is told: Connections and partial are dropped unless it asked.
+func (c Counts) view(sh shape) Counts {
+	if sh&shapeConns == 0 {
 		c.Connections = 0
+	}
+	if sh&shapePartial == 0 {
+		c.partial = false
 	}
 	return c
 }
@@ -28,22 +42,26 @@ func appendClass(dst []byte, name string, n int) []byte {
 
 // appendCounts appends the presence_state payload
 // {"viewers":{"count":N},"users":{"count":M}} (plus "connections" when withConns).
-func appendCounts(dst []byte, c Counts, withConns bool) []byte {
+func appendCounts(dst []byte, c Counts, sh shape) []byte {
 	dst = append(dst, '{')
 	dst = appendClass(dst, "viewers", c.Viewers)
 	dst = append(dst, ',')
 	dst = appendClass(dst, "users", c.Users)
-	if withConns {
+	if sh&shapeConns != 0 {
 		dst = append(dst, ',')
 		dst = appendClass(dst, "connections", c.Connections)
+	}
+	if sh&shapePartial != 0 {
+		dst = append(dst, `,"partial":`...)
+		dst = strconv.AppendBool(dst, c.partial)
 	}
 	return append(dst, '}')
 }
 
 // appendDiff appends the presence_diff payload taking a client from counts `from` to `to`:
 // {"joins":{...},"leaves":{...}} with every class in both halves, so that
-// from + joins - leaves == to for each class.
-func appendDiff(dst []byte, from, to Counts, withConns bool) []byte {
+// from + joins - leaves == to for each class (plus "partial", to's, when the shape has it).
+func appendDiff(dst []byte, from, to Counts, sh shape) []byte {
 	var joins, leaves Counts
 	split := func(a, b int) (j, l int) {
 		if b > a {
@@ -55,8 +73,12 @@ func appendDiff(dst []byte, from, to Counts, withConns bool) []byte {
 	joins.Users, leaves.Users = split(from.Users, to.Users)
 	joins.Connections, leaves.Connections = split(from.Connections, to.Connections)
 	dst = append(dst, `{"joins":`...)
-	dst = appendCounts(dst, joins, withConns)
+	dst = appendCounts(dst, joins, sh&^shapePartial)
 	dst = append(dst, `,"leaves":`...)
-	dst = appendCounts(dst, leaves, withConns)
+	dst = appendCounts(dst, leaves, sh&^shapePartial)
+	if sh&shapePartial != 0 {
+		dst = append(dst, `,"partial":`...)
+		dst = strconv.AppendBool(dst, to.partial)
+	}
 	return append(dst, '}')
 }

@@ -21,6 +21,10 @@ type engine interface {
 	// of "video:*"); holdRollup may fail with errTooManyRollups.
 	holdRollup(topic string) error
 	releaseRollup(topic string)
+	// busiest returns the roll-up counts of prefix and its limit busiest topics.
+	busiest(prefix string, limit int) (Counts, []topicCount, error)
+	// downReplicas returns how many remote replicas the tracker sees as down.
+	downReplicas() int
 }
 
 // engineSub is a change subscription: C is signalled (never blocking the tracker) when

@@ -17,6 +17,11 @@ const (
 	vsn1 protoVersion = 1
 	// vsn2 frames are JSON arrays [join_ref, ref, topic, event, payload].
 	vsn2 protoVersion = 2
+	// vsnSSE frames are server-sent events "event: E\ndata: PAYLOAD\n\n"; replies and
+	// closes are empty (sse.go).
+	vsnSSE protoVersion = 3
+	// vsnCount sizes arrays indexed by protoVersion.
+	vsnCount = 4
 )
 
 // parseVsn maps the vsn query parameter to a serializer, as Phoenix does ("~> 1.0" and
@@ -156,6 +161,9 @@ func decodeString(raw json.RawMessage, what string) (string, error) {
 
 // appendFrame appends the encoding of one server frame. payload must be valid JSON.
 func appendFrame(dst []byte, v protoVersion, joinRef, ref optString, topic, event string, payload []byte) []byte {
+	if v == vsnSSE {
+		return appendEvent(dst, event, payload)
+	}
 	if v == vsn2 {
 		dst = append(dst, '[')
 		dst = appendOpt(dst, joinRef)

@@ -36,13 +36,13 @@ func TestDiffPayloadAddsUp(t *testing.T) {
 	var p struct {
 		Joins, Leaves map[string]struct{ Count int }
 	}
-	require.NoError(t, json.Unmarshal(appendDiff(nil, from, to, true), &p))
+	require.NoError(t, json.Unmarshal(appendDiff(nil, from, to, shapeConns), &p))
 	for class, pair := range map[string][2]int{"viewers": {5, 2}, "users": {1, 4}, "connections": {7, 7}} {
 		require.Contains(t, p.Joins, class)
 		require.Contains(t, p.Leaves, class)
 		require.Equal(t, pair[1], pair[0]+p.Joins[class].Count-p.Leaves[class].Count, class)
 	}
-	require.NotContains(t, string(appendDiff(nil, from, to, false)), "connections")
+	require.NotContains(t, string(appendDiff(nil, from, to, 0)), "connections")
 }
 
 // FuzzDecodeFrame: the decoder never panics, and whatever it accepts re-encodes to a frame

@@ -32,6 +32,7 @@ type Gateway struct {
 
 	ready    atomic.Bool
 	stopping atomic.Bool
+	partial  atomic.Bool // a member is suspect or down (partial.go)
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -79,6 +80,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.hub = newHub(g)
+	g.checkPartial()
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReadBufferSize:   cfg.ReadBufferSize,

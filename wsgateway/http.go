@@ -12,7 +12,12 @@ func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket/websocket", g.serveSocket)
 	mux.HandleFunc("/socket/longpoll", g.serveLongPoll)
-	mux.HandleFunc("GET /v1/topics/{topic...}", g.serveTopic)
+	// Readers (issue 12): CORS on every read of counts.
+	mux.HandleFunc("GET /v1/topics/{topic...}", g.cors(g.serveTopic))
+	mux.HandleFunc("GET /v1/topics/{topic}/events", g.cors(g.serveEvents))
+	mux.HandleFunc("GET /v1/topics", g.cors(g.serveTopics))
+	mux.HandleFunc("OPTIONS /v1/topics", g.servePreflight)
+	mux.HandleFunc("OPTIONS /v1/topics/{topic...}", g.servePreflight)
 	mux.HandleFunc("GET /v1/members", g.serveMembers)
 	mux.HandleFunc("POST /v1/demo/token", g.serveDemoToken)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -48,25 +53,32 @@ type countPayload struct {
 	Count int `json:"count"`
 }
 
-// topicPayload is GET /v1/topics/{topic}: the presence_state payload plus connections.
+// topicPayload is GET /v1/topics/{topic}: the presence_state payload plus connections (and
+// "partial": true while a member is suspect or down).
 type topicPayload struct {
 	Viewers     countPayload `json:"viewers"`
 	Users       countPayload `json:"users"`
 	Connections countPayload `json:"connections"`
+	Partial     bool         `json:"partial,omitempty"`
 }
 
 func (g *Gateway) serveTopic(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	if topic == "" || len(topic) > g.cfg.MaxTopicBytes {
+	if !g.validTopic(topic) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid topic"})
 		return
 	}
 	if _, ok := g.authorizeRead(w, r, topic); !ok {
 		return
 	}
-	c := g.eng.count(topic)
+	c, err := g.countOf(topic)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "too many roll-ups"})
+		return
+	}
 	writeJSON(w, http.StatusOK, topicPayload{
 		Viewers: countPayload{c.Viewers}, Users: countPayload{c.Users}, Connections: countPayload{c.Connections},
+		Partial: g.isPartial(),
 	})
 }
 

@@ -14,6 +14,7 @@ type sub struct {
 	joinRef   optString
 	withConns bool
 	observe   bool // an observer: nothing tracked (observe.go)
+	partial   bool // asked for "partial" in its counts (partial.go)
 
 	// Guarded by c.mu.
 	base    Counts    // counts the client holds once every frame the writer has taken is delivered
@@ -51,7 +52,7 @@ func (h *hub) lockTopic(name string) *topicState {
 		t := h.topics[name]
 		if t == nil {
 			t = &topicState{name: name, subs: make(map[*sub]struct{})}
-			t.last = h.g.eng.count(name)
+			t.last = h.g.countNow(name)
 			h.topics[name] = t
 			h.g.metrics.topics.Inc()
 		}
@@ -98,27 +99,26 @@ func (h *hub) remove(s *sub) {
 type sharedDiffs struct {
 	topic    string
 	from, to Counts
-	frames   [3][2]*sharedFrame // [vsn][withConns]
+	frames   [vsnCount][shapes]*sharedFrame
 	h        *hub
 }
 
-func (d *sharedDiffs) get(v protoVersion, withConns bool) *sharedFrame {
-	wc := 0
-	if withConns {
-		wc = 1
-	}
-	if f := d.frames[v][wc]; f != nil {
+func (d *sharedDiffs) get(v protoVersion, sh shape) *sharedFrame {
+	if f := d.frames[v][sh]; f != nil {
 		return f
 	}
-	payload := appendDiff(nil, d.from.view(withConns), d.to.view(withConns), withConns)
+	payload := appendDiff(nil, d.from.view(sh), d.to.view(sh), sh)
 	frame := appendFrame(nil, v, optString{}, optString{}, d.topic, "presence_diff", payload)
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
-	if err != nil { // cannot happen for a text message without compression
-		d.h.g.log.Error("prepare presence_diff", "topic", d.topic, "err", err)
-		return nil
+	f := &sharedFrame{data: frame}
+	if v != vsnSSE {
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
+		if err != nil { // cannot happen for a text message without compression
+			d.h.g.log.Error("prepare presence_diff", "topic", d.topic, "err", err)
+			return nil
+		}
+		f.pm = pm
 	}
-	f := &sharedFrame{data: frame, pm: pm}
-	d.frames[v][wc] = f
+	d.frames[v][sh] = f
 	d.h.g.metrics.diffEncodes.Inc()
 	return f
 }
@@ -136,7 +136,7 @@ func (h *hub) flush(name string) {
 	if t.dead {
 		return
 	}
-	now := h.g.eng.count(name)
+	now := h.g.countNow(name)
 	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h}
 	sent := 0
 	for s := range t.subs {
@@ -161,6 +161,8 @@ func (h *hub) run(s engineSub, stop <-chan struct{}) {
 		<-timer.C
 	}
 	armed := false
+	partialTick := time.NewTicker(partialCheck)
+	defer partialTick.Stop()
 	flushDirty := func() {
 		for topic := range dirty {
 			delete(dirty, topic)
@@ -186,6 +188,17 @@ func (h *hub) run(s engineSub, stop <-chan struct{}) {
 			armed = false
 			if len(dirty) > 0 {
 				flushDirty()
+			}
+		case <-partialTick.C:
+			if h.g.checkPartial() { // every channel that asked for "partial" must hear of it
+				h.mu.Lock()
+				for topic := range h.topics {
+					dirty[topic] = struct{}{}
+				}
+				h.mu.Unlock()
+				if !armed && len(dirty) > 0 {
+					flushDirty()
+				}
 			}
 		}
 	}

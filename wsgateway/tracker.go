@@ -68,3 +68,20 @@ func (e trackerEngine) holdRollup(topic string) error {
 }
 
 func (e trackerEngine) releaseRollup(topic string) { e.t.ReleaseRollup(topic) }
+
+func (e trackerEngine) busiest(prefix string, limit int) (Counts, []topicCount, error) {
+	total, top, err := e.t.Busiest(prefix, limit)
+	if err != nil {
+		if errors.Is(err, tracker.ErrTooManyRollups) {
+			return Counts{}, nil, errors.Join(errTooManyRollups, err)
+		}
+		return Counts{}, nil, err
+	}
+	out := make([]topicCount, len(top))
+	for i, tc := range top {
+		out[i] = topicCount{Topic: tc.Topic, Counts: Counts{Viewers: tc.Viewers, Users: tc.Users, Connections: tc.Connections}}
+	}
+	return Counts{Viewers: total.Viewers, Users: total.Users, Connections: total.Connections}, out, nil
+}
+
+func (e trackerEngine) downReplicas() int { return e.t.Stats().Down }
