@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -252,4 +253,32 @@ func TestPartial(t *testing.T) {
 	asks.expect(`[null,null,"room:a","presence_diff",{"joins":{"viewers":{"count":0},"users":{"count":0}},"leaves":{"viewers":{"count":0},"users":{"count":0}},"partial":false}]`)
 	_, body = get(t, tg.srv.URL+"/v1/topics/room:a")
 	require.NotContains(t, body, "partial", fmt.Sprint(body))
+}
+
+// TestReadersAreGuarded: the access rules apply to every reader: observer joins (asked as
+// AccessObserve), the topics API (a prefix as its roll-up) and event streams.
+func TestReadersAreGuarded(t *testing.T) {
+	var asked sync.Map // topic -> Access
+	tg := startGateway(t, func(c *Config) {
+		c.Authorizer = AuthorizerFunc(func(id Identity, topic string, a Access) bool {
+			asked.Store(topic, a)
+			return MatchTopic([]string{"public:*"}, topic)
+		})
+	})
+	c := tg.dial(t, "vsn=2.0.0")
+	c.sendRaw(`["1","1","secret","phx_join",{"observe":true}]`)
+	c.expect(errorReply("1", "secret", "unauthorized"))
+	c.observe("public:*", "2")
+	c.expect(stateFrame("2", "public:*", 0, 0))
+	a, _ := asked.Load("public:*")
+	require.Equal(t, AccessObserve, a)
+
+	for _, path := range []string{"/v1/topics?topic=public:a&topic=secret", "/v1/topics?prefix=sec", "/v1/topics/secret", "/v1/topics/secret/events"} {
+		status, _ := get(t, tg.srv.URL+path)
+		require.Equal(t, http.StatusForbidden, status, path)
+	}
+	status, _ := get(t, tg.srv.URL+"/v1/topics?prefix=public:")
+	require.Equal(t, http.StatusOK, status)
+	a, _ = asked.Load("public:*")
+	require.Equal(t, AccessRead, a, "a prefix listing is a read of its roll-up")
 }

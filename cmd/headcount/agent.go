@@ -127,6 +127,7 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 	wcfg.MaxConns = cfg.maxConns
 	wcfg.MaxConnsPerIP = cfg.maxConnsPerIP
 	wcfg.CoalesceWindow = cfg.coalesceWindow
+	cfg.readers.apply(&wcfg) // issue 12
 	wcfg.DemoTokens = cfg.demoTokens
 	if cfg.demoTokens {
 		wcfg.DemoTokenKey = demoTokenKey(cfg.jwtSecret)

@@ -52,6 +52,9 @@ type agentFlags struct {
 
 	// Identity and access (issue 11).
 	auth authFlags
+
+	// Readers (issue 12).
+	readers readerFlags
 }
 
 // Secrets that may be given as environment variables instead of files, for
@@ -100,6 +103,9 @@ func (a *agentFlags) register(fs *flagSet) {
 
 	// Identity and access (issue 11).
 	a.auth.register(fs)
+
+	// Readers (issue 12).
+	a.readers.register(fs)
 }
 
 // agentConfig is the validated form of agentFlags, with key files read.
@@ -125,6 +131,7 @@ type agentConfig struct {
 	webhook        *webhook.Config // nil without --webhook-url (issue 13)
 	jwtSecrets     [][]byte        // every key of --jwt-secret-file or HEADCOUNT_JWT_SECRET (jwtSecret is the first)
 	auth           authConfig      // issue 11
+	readers        readerFlags     // issue 12, validated
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -198,6 +205,9 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		return nil, usageError{err}
 	}
 	if err := a.resolveSecrets(c); err != nil {
+		return nil, err
+	}
+	if c.readers, err = a.readers.resolve(); err != nil { // issue 12
 		return nil, err
 	}
 	if c.webhook, err = a.webhook.resolve(); err != nil { // issue 13
@@ -443,4 +453,38 @@ func (c *authConfig) apply(w *wsgateway.Config) {
 	w.JWTRequireExp = c.requireExp
 	w.JWTLeeway = c.leeway
 	w.PublicTopics = c.publicTopics
+}
+
+// Readers (issue 12): observers' limits and CORS for the read endpoints.
+type readerFlags struct {
+	corsOrigins listFlag
+	maxChannels int
+	maxObserved int
+}
+
+func (r *readerFlags) register(fs *flagSet) {
+	gw := wsgateway.DefaultConfig()
+	fs.Var(&r.corsOrigins, "cors-origins", "browser origins allowed to read counts over HTTP (GET /v1/topics..., event streams) from another origin: exact (https://example.com), with one * (https://*.example.com), or * for any (repeatable or comma-separated; default: none)")
+	fs.IntVar(&r.maxChannels, "max-channels", gw.MaxChannels, "tracked channels one socket may join")
+	fs.IntVar(&r.maxObserved, "max-observed", gw.MaxObserved, "observer channels ({\"observe\": true}, counted by no one) one socket may join, besides its tracked ones")
+}
+
+func (r readerFlags) resolve() (readerFlags, error) {
+	switch {
+	case r.maxChannels <= 0:
+		return r, usagef("--max-channels %d: want > 0", r.maxChannels)
+	case r.maxObserved <= 0:
+		return r, usagef("--max-observed %d: want > 0", r.maxObserved)
+	}
+	return r, nil
+}
+
+// apply sets the gateway fields of the reader flags. Observer joins may come in a burst as
+// large as the channels a page may observe, so a reconnecting page rejoins them all at once.
+func (r readerFlags) apply(c *wsgateway.Config) {
+	c.CORSOrigins = r.corsOrigins.values
+	c.MaxChannels = r.maxChannels
+	c.JoinBurst = max(c.JoinBurst, r.maxChannels)
+	c.MaxObserved = r.maxObserved
+	c.ObserveJoinBurst = max(c.ObserveJoinBurst, r.maxObserved)
 }
