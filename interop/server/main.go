@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,8 +35,20 @@ func main() {
 	// Long-poll (i12b): short timers so the suite sees 204s and session timeouts quickly.
 	lpHold := flag.Duration("longpoll-hold", wsgateway.DefaultConfig().LongPollHold, "gateway LongPollHold")
 	lpTimeout := flag.Duration("longpoll-session-timeout", wsgateway.DefaultConfig().LongPollSessionTimeout, "gateway LongPollSessionTimeout")
+	// Identity and access (i11): a JWKS URL, public topics, leeway.
+	jwksURL := flag.String("jwks-url", "", "gateway JWKSURL (an identity provider's key set)")
+	publicTopics := flag.String("public-topics", "*", "gateway PublicTopics, comma-separated")
 	flag.Parse()
 	longPoll = func(c *wsgateway.Config) { c.LongPollHold, c.LongPollSessionTimeout = *lpHold, *lpTimeout }
+	access = func(c *wsgateway.Config) {
+		c.JWKSURL = *jwksURL
+		c.PublicTopics = nil
+		for _, p := range strings.Split(*publicTopics, ",") {
+			if p != "" {
+				c.PublicTopics = append(c.PublicTopics, p)
+			}
+		}
+	}
 	if err := run(*addr, []byte(*secret), *idle); err != nil {
 		log.Fatal(err)
 	}
@@ -43,6 +56,9 @@ func main() {
 
 // longPoll applies the long-poll flags to every gateway's Config.
 var longPoll = func(*wsgateway.Config) {}
+
+// access applies the identity and access flags to every gateway's Config.
+var access = func(*wsgateway.Config) {}
 
 // server holds the current gateway; /test/restart swaps it.
 type server struct {
@@ -62,6 +78,7 @@ func (s *server) newGateway() (*wsgateway.Gateway, error) {
 	cfg.DemoTokens = true
 	cfg.IdleTimeout = s.idle
 	longPoll(&cfg)
+	access(&cfg)
 	return wsgateway.New(cfg)
 }
 
