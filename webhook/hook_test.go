@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -325,5 +327,43 @@ func TestHookReadsMembersBeforeJudgingChanges(t *testing.T) {
 	})
 	if evs := rcv.Of(theirs); len(evs) != 0 {
 		t.Fatalf("sent %q for a topic b owns", names(evs))
+	}
+}
+
+func TestHookCloseAbandonsAHangingPost(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so the server notices the client going away
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	tr := newTracker(t, "a")
+	cfg := webhook.TestConfig()
+	cfg.URL, cfg.Secret, cfg.Tracker = srv.URL, secret, tr
+	cfg.Members = func() []string { return nil }
+	cfg.Timeout = time.Hour
+	h, err := webhook.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Track(1, "room", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	done := make(chan struct{})
+	go func() { _ = h.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a POST that never ends")
 	}
 }
