@@ -28,6 +28,12 @@ type wsClient struct {
 // dial connects to node addr with an optional token and joins topic.
 func dial(t *testing.T, addr, topic, token string) *wsClient {
 	t.Helper()
+	return dialJoin(t, addr, topic, token, map[string]any{})
+}
+
+// dialJoin is dial with a phx_join payload (e.g. {"observe": true}).
+func dialJoin(t *testing.T, addr, topic, token string, payload map[string]any) *wsClient {
+	t.Helper()
 	q := url.Values{"vsn": {"2.0.0"}}
 	if token != "" {
 		q.Set("token", token)
@@ -45,7 +51,7 @@ func dial(t *testing.T, addr, topic, token string) *wsClient {
 	c := &wsClient{conn: conn, done: make(chan struct{}), joined: make(chan struct{}), closeCode: -1}
 	t.Cleanup(c.close)
 	go c.read(topic)
-	if err := conn.WriteJSON([]any{"1", "1", topic, "phx_join", map[string]any{}}); err != nil {
+	if err := conn.WriteJSON([]any{"1", "1", topic, "phx_join", payload}); err != nil {
 		t.Fatalf("join %s on %s: %v", topic, addr, err)
 	}
 	select {

@@ -106,6 +106,13 @@ func TestWebhookOccupiedVacatedRetriesAndSignature(t *testing.T) {
 	nodes := hookAgents(t, rcv, secret)
 	all := []string{"a", "b", "c"}
 
+	// Observers add no presence: readers of a topic never occupy it (checked at the end, after
+	// later events have been delivered).
+	watched := ownedBy(t, "c", all, "watched:")
+	for _, n := range []string{"a", "b"} {
+		dialJoin(t, nodes[n].http, watched, "", map[string]any{"observe": true})
+	}
+
 	// The first client on any node occupies once; more clients on other nodes send nothing.
 	room := ownedBy(t, "a", all, "room:") // the sender is a, the clients are on b and c
 	first := dial(t, nodes["b"].http, room, "")
@@ -152,6 +159,10 @@ func TestWebhookOccupiedVacatedRetriesAndSignature(t *testing.T) {
 	}
 	c.close()
 	expectEvents(t, rcv, hall, "occupied,vacated")
+
+	if evs := rcv.Of(watched); len(evs) != 0 {
+		t.Errorf("observers of %s caused %q", watched, eventNames(evs))
+	}
 
 	// Every delivery is signed with the secret; no id was accepted twice.
 	seen := map[string]bool{}
