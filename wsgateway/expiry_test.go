@@ -109,3 +109,19 @@ func TestUpgradeUsesClock(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
+
+// TestSSEStreamEndsWithItsToken: an event stream opened with a token ends when the token
+// expires, as a socket would be closed.
+func TestSSEStreamEndsWithItsToken(t *testing.T) {
+	clk := newFakeClock()
+	tg := startGateway(t, func(c *Config) { c.Clock = clk; c.SSEHeartbeat = time.Hour })
+	exp := clk.Now().Add(time.Minute)
+	tok := tokenWith(t, jwt.MapClaims{"sub": "sam", "exp": exp.Unix()})
+	_, r := sseStream(t, tg, "/v1/topics/room:a/events", http.Header{"Authorization": {"Bearer " + tok}})
+	require.Equal(t, `presence_state|{"viewers":{"count":0},"users":{"count":0}}`, nextEvent(t, r, false))
+	require.Equal(t, 1, clk.pending())
+	clk.Advance(time.Minute)
+	_, err := r.ReadString('\n')
+	require.Error(t, err, "the stream ends at the token's exp")
+	require.Eventually(t, func() bool { return clk.pending() == 0 && tg.g.Connections() == 0 }, waitFor, 5*time.Millisecond)
+}

@@ -104,6 +104,8 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if stopping {
 		c.close(0, "")
 	}
+	stopExpiry := g.expireAt(c, id.Expires) // a stream read with a token ends when the token does
+	defer stopExpiry()
 	payload := []byte(`{"observe":true}`)
 	if r.URL.Query().Get("partial") == "true" {
 		payload = []byte(`{"observe":true,"partial":true}`)
