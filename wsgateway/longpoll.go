@@ -472,6 +472,13 @@ func (s *lpSession) publish(w http.ResponseWriter, r *http.Request) {
 			fail("malformed", closeInvalidPayload, "malformed frame")
 			return
 		}
+		// Answers that outrun the outbox make this POST wait for room (the client keeps
+		// polling meanwhile), as a WebSocket's reader waits: a burst of joins is not a slow
+		// consumer.
+		if !c.waitRoom() { // backpressure.go
+			writeLP(w, http.StatusOK, lpReply{Status: lpGone})
+			return
+		}
 		c.handle(m)
 		select {
 		case <-c.done:

@@ -455,3 +455,41 @@ func TestLongPollOutlivesServerWriteTimeout(t *testing.T) {
 	require.Equal(t, 410.0, opened["status"])
 	require.Equal(t, 204.0, get(opened["token"].(string))["status"])
 }
+
+// TestLongPollListPageRejoin: a list page over long-poll joins 1,000 observed channels in
+// POSTs of 100 (as the client batches them) while it polls; its answers outrun the session's
+// outbox, so the POSTs wait for room (as a WebSocket's reader does) instead of the session
+// being closed as a slow consumer.
+func TestLongPollListPageRejoin(t *testing.T) {
+	tg := startGateway(t, nil)
+	lp := tg.longPoll(t, "vsn=2.0.0")
+	lp.open()
+	const n = 1000
+	var got []string
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for i := 0; i < 10*n && len(got) < 2*n; i++ {
+			a := lp.do(http.MethodGet, "")
+			if a.Status != 200 && a.Status != 204 {
+				return
+			}
+			got = append(got, a.Messages...)
+		}
+	}()
+	for b := 0; b < n/lpMaxBatch; b++ {
+		batch := make([]string, lpMaxBatch)
+		for i := range batch {
+			k := b*lpMaxBatch + i
+			batch[i] = fmt.Sprintf(`["%d","%d","list:%d","phx_join",{"observe":true}]`, k, k, k)
+		}
+		lp.send(batch...)
+	}
+	<-polled
+	require.Len(t, got, 2*n, "a reply and a presence_state per join")
+	for i := 0; i < n; i++ {
+		requireJSONEq(t, fmt.Sprintf(`["%d","%d","list:%d","phx_reply",`+okEmptyReply+`]`, i, i, i), got[2*i])
+	}
+	require.Equal(t, 0.0, counterOf(t, tg, "slow_consumer"))
+	require.Equal(t, 1, tg.g.Connections())
+}
