@@ -104,8 +104,11 @@ describe(`${name} LongPoll`, () => {
     const stopped = Date.now();
     socket.disconnect();
     await waitUntil(() => countsOf(ws.store).viewers === 1, "the stopped client leaves");
+    // The server times a session from the end of its last request, which may come a little
+    // before disconnect() (the next poll can still be on its way); a clean close would be seen
+    // within milliseconds, so half the timeout tells the two apart on a loaded machine.
     const waited = Date.now() - stopped;
-    assert.ok(waited >= TIMEOUT_MS - 50, `left after ${waited} ms, before the session timed out`);
+    assert.ok(waited >= TIMEOUT_MS / 2, `left after ${waited} ms, long before the session timed out`);
     assert.equal((await ctx.server.counts(topic)).viewers.count, 1);
   });
 
