@@ -42,6 +42,7 @@
     showCount("viewers", state.counts.viewers);
     showCount("users", state.counts.users);
     drawHistory();
+    renderBusiest();
   }
 
   // ---- history chart ---------------------------------------------------
@@ -114,6 +115,7 @@
     topic = topic.trim();
     if (!topic || topic === state.topic) return;
     if (state.channel) state.channel.leave();
+    unobserve(topic); // the tracked channel below replaces the list's observer
     state.topic = topic;
     state.counts = { viewers: 0, users: 0 };
     state.history = [];
@@ -241,6 +243,94 @@
     $("member-count").textContent = alive + " of " + members.length + " alive";
   }
 
+  // ---- busiest topics ----------------------------------------------------
+  // The list page of the readers API: GET /v1/topics?prefix= names the busiest topics, and
+  // each is observed over this page's socket ({observe: true}: counted by no one) so its
+  // counts stay live between two refreshes; "*" is the whole site's roll-up. A socket has one
+  // channel per topic, so the topic this page watches (tracked) is not observed as well: its
+  // row shows the page's own counts.
+
+  const BUSIEST_EVERY_MS = 3000;
+  const BUSIEST_LIMIT = 8;
+  const observed = new Map(); // topic -> {channel, counts}
+  let busiest = [];
+
+  function observe(topic) {
+    if (observed.has(topic) || topic === state.topic) return;
+    const entry = { counts: { viewers: 0, users: 0 } };
+    const ch = socket.channel(topic, { observe: true });
+    ch.on("presence_state", (p) => {
+      entry.counts = { viewers: countOf(p, "viewers"), users: countOf(p, "users") };
+      renderBusiest();
+    });
+    ch.on("presence_diff", (p) => {
+      for (const kind of ["viewers", "users"]) entry.counts[kind] += countOf(p.joins, kind) - countOf(p.leaves, kind);
+      renderBusiest();
+    });
+    entry.channel = ch;
+    observed.set(topic, entry);
+    ch.join();
+  }
+
+  function unobserve(topic) {
+    const entry = observed.get(topic);
+    if (!entry) return;
+    entry.channel.leave();
+    observed.delete(topic);
+  }
+
+  async function pollBusiest() {
+    try {
+      const resp = await fetch("/v1/topics?prefix=&limit=" + BUSIEST_LIMIT, { cache: "no-store" });
+      if (!resp.ok) throw new Error(String(resp.status));
+      const body = await resp.json();
+      busiest = (body.topics || []).map((t) => t.topic);
+      for (const t of busiest) observe(t);
+      for (const t of [...observed.keys()]) if (t !== "*" && !busiest.includes(t)) unobserve(t);
+      $("busiest").classList.remove("stale");
+      renderBusiest();
+    } catch (_) {
+      $("busiest").classList.add("stale");
+    }
+  }
+
+  function renderBusiest() {
+    const site = observed.get("*");
+    if (site) {
+      $("site-viewers").textContent = String(site.counts.viewers);
+      $("site-users").textContent = String(site.counts.users);
+    }
+    const rows = busiest
+      .filter((t) => observed.has(t) || t === state.topic)
+      .map((t) => ({ topic: t, ...(t === state.topic ? state.counts : observed.get(t).counts) }))
+      .sort((a, b) => b.viewers + b.users - (a.viewers + a.users) || a.topic.localeCompare(b.topic));
+    const list = $("busiest");
+    list.replaceChildren();
+    for (const r of rows) {
+      const li = document.createElement("li");
+      li.dataset.topic = r.topic;
+      li.dataset.viewers = String(r.viewers);
+      li.dataset.users = String(r.users);
+      const name = document.createElement("button");
+      name.type = "button";
+      name.className = "name" + (r.topic === state.topic ? " on" : "");
+      name.textContent = r.topic;
+      name.title = "watch " + r.topic;
+      name.addEventListener("click", () => watch(r.topic));
+      const counts = document.createElement("span");
+      counts.className = "meta";
+      counts.textContent = r.viewers + " viewers · " + r.users + " users";
+      li.append(name, counts);
+      list.append(li);
+    }
+    if (!rows.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = "no one anywhere yet";
+      list.append(li);
+    }
+  }
+
   // ---- wire log --------------------------------------------------------
 
   function log(kind, text) {
@@ -307,6 +397,9 @@
   probeDemoTokens();
   pollMembers();
   setInterval(pollMembers, MEMBERS_EVERY_MS);
+  observe("*");
+  pollBusiest();
+  setInterval(pollBusiest, BUSIEST_EVERY_MS);
   setInterval(sample, 1000);
   window.addEventListener("resize", drawHistory);
 })();
