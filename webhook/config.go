@@ -111,8 +111,9 @@ type Config struct {
 	// MaxAttempts is how many times a batch is tried before it is dropped (counted, and its
 	// topics' state re-sent after the next success).
 	MaxAttempts int
-	// Handover is how long a node keeps delivering queued events of topics it lost to a member
-	// that appeared. 0 means Timeout.
+	// Handover is how long a node keeps delivering every queued event of a topic it lost to a
+	// member that appeared; after it, only events that still agree with the topic's state as
+	// this node sees it are delivered. 0 means Timeout.
 	Handover time.Duration
 	// Settle is how long after a member appears every node re-sends the state of the topics it
 	// owns. It must exceed Handover + Timeout + the spread of the membership change over the

@@ -71,7 +71,8 @@ type Stats struct {
 	DroppedQueue uint64
 	// DroppedRetries counts events dropped with a batch that failed MaxAttempts times.
 	DroppedRetries uint64
-	// DroppedHandover counts queued events dropped because another member took their topic.
+	// DroppedHandover counts queued events dropped because another member took their topic
+	// and the topic has since moved on (the event no longer agrees with its state).
 	DroppedHandover uint64
 	// Queued is the number of events waiting now (not counting the batch in flight).
 	Queued int
@@ -308,13 +309,27 @@ func (c *Core) Tick(now time.Time) {
 	}
 }
 
-// deliverable reports whether this node may still send an event of topic.
-func (c *Core) deliverable(now time.Time, topic string) bool {
-	if Owner(topic, c.members) == c.self {
+// deliverable reports whether this node may still send ev: it owns the topic, or lost it less
+// than Handover ago, or ev still agrees with the topic's state as this node sees it (so a
+// vacated that was stuck behind a down receiver while a new member took the topic over still
+// arrives, while a stale one that the topic has moved past is dropped).
+func (c *Core) deliverable(now time.Time, ev *Event) bool {
+	if Owner(ev.Topic, c.members) == c.self {
 		return true
 	}
-	at, ok := c.lost[topic]
-	return ok && now.Sub(at) < c.cfg.Handover
+	if at, ok := c.lost[ev.Topic]; ok && now.Sub(at) < c.cfg.Handover {
+		return true
+	}
+	ts := c.topics[ev.Topic]
+	switch ev.Name {
+	case NameOccupied:
+		return ts != nil && ts.occupied
+	case NameVacated:
+		return ts == nil || !ts.occupied
+	case NameCounts:
+		return ts != nil && ts.occupied && ts.cur.Viewers == ev.Viewers && ts.cur.Users == ev.Users
+	}
+	return false
 }
 
 // Next returns the batch to send now, or nil when none is due (one is in flight, a retry waits
@@ -330,7 +345,7 @@ func (c *Core) Next(now time.Time) *Batch {
 		}
 		kept := b.Events[:0]
 		for _, ev := range b.Events {
-			if c.deliverable(now, ev.Topic) {
+			if c.deliverable(now, &ev) {
 				kept = append(kept, ev)
 			} else {
 				c.stats.DroppedHandover++
@@ -359,7 +374,7 @@ func (c *Core) Next(now time.Time) *Batch {
 		ev := c.queue[c.head]
 		c.queue[c.head] = Event{}
 		c.head++
-		if c.deliverable(now, ev.Topic) {
+		if c.deliverable(now, &ev) {
 			b.Events = append(b.Events, ev)
 		} else {
 			c.stats.DroppedHandover++

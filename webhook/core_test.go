@@ -355,23 +355,48 @@ func TestMemberAppearsHandoverThenSettle(t *testing.T) {
 	r := testCore(t, "a", func(c *webhook.Config) {
 		c.Handover, c.Settle = time.Second, 3*time.Second
 		c.RetryMin, c.RetryMax, c.MaxAttempts = 500*time.Millisecond, 500*time.Millisecond, 100
+		c.VacateGrace = 0
 	})
 	// Alone, a owns everything.
-	lose := ownedBy(t, "b", []string{"a", "b"}, "lose")
+	stale := ownedBy(t, "b", []string{"a", "b"}, "stale")
+	still := ownedBy(t, "b", []string{"a", "b"}, "still")
 	keep := ownedBy(t, "a", []string{"a", "b"}, "keep")
 	r.fail = 10 // receiver down for about 5 s
-	r.observe(lose, counts(1, 0))
+	r.observe(stale, counts(1, 0))
+	r.observe(still, counts(1, 0))
 	r.observe(keep, counts(1, 0))
 	r.step(10 * time.Millisecond)
-	r.c.SetMembers(r.now, []string{"a", "b"}) // b appears: lose is b's now
+	r.c.SetMembers(r.now, []string{"a", "b"}) // b appears: stale and still are b's now
+	r.step(1500 * time.Millisecond)           // past the handover
+	r.observe(stale, counts(0, 0))            // stale moved on: a's queued occupied is wrong now
 	r.step(20 * time.Second)
-	// lose's queued event outlived the handover and was dropped; keep's state was delivered
-	// once from the queue and once more at settle.
-	s := r.c.Stats()
-	if s.DroppedHandover != 1 {
+	// stale's queued event was dropped; still's agrees with its state and was delivered; keep's
+	// state was delivered once from the queue and once more at settle.
+	if s := r.c.Stats(); s.DroppedHandover != 1 {
 		t.Fatalf("stats %+v, want 1 handover drop", s)
 	}
-	r.want("occupied "+keep, "occupied "+keep)
+	r.want("occupied "+still, "occupied "+keep, "occupied "+keep)
+}
+
+// Regression: a vacated stuck behind a down receiver while a new member took its topic over
+// was dropped after Handover, leaving the receiver with occupied for good (the new member
+// never saw the topic occupied, so it had nothing to send).
+func TestStuckVacatedSurvivesHandover(t *testing.T) {
+	r := testCore(t, "a", func(c *webhook.Config) {
+		c.Handover, c.Settle = time.Second, 3*time.Second
+		c.RetryMin, c.RetryMax, c.MaxAttempts = 500*time.Millisecond, 500*time.Millisecond, 100
+		c.VacateGrace = 0
+	})
+	topic := ownedBy(t, "b", []string{"a", "b"}, "t")
+	r.observe(topic, counts(1, 0))
+	r.step(10 * time.Millisecond)
+	r.want("occupied " + topic)
+	r.fail = 10
+	r.observe(topic, counts(0, 0))
+	r.step(10 * time.Millisecond)
+	r.c.SetMembers(r.now, []string{"a", "b"})
+	r.step(20 * time.Second)
+	r.want("occupied "+topic, "vacated "+topic+" 1/0")
 }
 
 func TestSetMembersAlwaysIncludesSelf(t *testing.T) {

@@ -38,7 +38,7 @@
 // leaves or is partitioned away, the nodes that take over its topics send each one's current
 // state at once (within failure detection). When a member appears (a join, a restart, a healed
 // partition), the node that loses topics to it keeps delivering their queued events for Handover,
-// then drops them; and every node sends the current state of every topic it owns again Settle
+// then only those that still agree with the topic's state as it sees it; and every node sends the current state of every topic it owns again Settle
 // after the change, so whatever a separated member sent while it believed it owned a topic is
 // superseded. After the cluster quiesces, the last event the receiver got for every topic
 // therefore matches the truth.
