@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -365,5 +367,50 @@ func TestHookCloseAbandonsAHangingPost(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close waited for a POST that never ends")
+	}
+}
+
+// countingHandler counts log records by level.
+type countingHandler struct {
+	mu     sync.Mutex
+	counts map[slog.Level]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Level]++
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+func (h *countingHandler) count(l slog.Level) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[l]
+}
+
+func TestHookLogsDeliveriesAtDebugAndFailuresRateLimited(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	rcv.FailNext(500, 500, 500, 500, 500)
+	tr := newTracker(t, "a")
+	lh := &countingHandler{counts: map[slog.Level]int{}}
+	h := startHook(t, tr, rcv, func(c *webhook.Config) { c.Logger = slog.New(lh) })
+	if _, err := tr.Track(1, "room", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if len(rcv.Of("room")) != 1 {
+			return errors.New("not delivered")
+		}
+		return nil
+	})
+	if s := h.Stats(); s.Retries != 5 {
+		t.Fatalf("stats %+v, want 5 retries", s)
+	}
+	if w, d := lh.count(slog.LevelWarn), lh.count(slog.LevelDebug); w != 1 || d != 1 {
+		t.Fatalf("%d warnings and %d debug lines for 5 failures and 1 delivery within 10 s, want 1 and 1", w, d)
 	}
 }
