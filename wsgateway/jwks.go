@@ -20,6 +20,7 @@ const (
 	defaultJWKSRefresh    = 10 * time.Minute
 	defaultJWKSMinRefresh = 30 * time.Second
 	jwksFetchTimeout      = 10 * time.Second
+	maxJWKSBytes          = 1 << 20 // real sets are a few kilobytes
 )
 
 // remoteJWKS is a JSON Web Key Set fetched from a URL, cached by jwkset: refreshed on an
@@ -50,6 +51,11 @@ func newRemoteJWKS(cfg JWTConfig) (*remoteJWKS, error) {
 	if client == nil {
 		client = &http.Client{Timeout: jwksFetchTimeout}
 	}
+	// However the client is made, a key set is small: a body past maxJWKSBytes fails the fetch
+	// (the last good set stays) instead of growing without bound.
+	limited := *client
+	limited.Transport = limitBody{next: client.Transport, max: maxJWKSBytes}
+	client = &limited
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -111,3 +117,42 @@ func (r *remoteJWKS) keys(ctx context.Context, kid string) []JWK {
 }
 
 func (r *remoteJWKS) close() { r.once.Do(r.cancel) }
+
+// limitBody is a RoundTripper whose response bodies fail after max bytes.
+type limitBody struct {
+	next http.RoundTripper // nil: http.DefaultTransport
+	max  int64
+}
+
+func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := l.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: l.max}
+	return resp, nil
+}
+
+// limitedBody reads at most left bytes, then fails with errJWKSTooBig.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+var errJWKSTooBig = errors.New("wsgateway: JWKS response too big")
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errJWKSTooBig
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}

@@ -1,6 +1,7 @@
 package wsgateway
 
 import (
+	"bytes"
 	"crypto"
 	"net/http"
 	"net/http/httptest"
@@ -111,6 +112,17 @@ func TestJWKSURLRefreshAndOutage(t *testing.T) {
 	errs := fetchErrors.Load()
 	require.Eventually(t, func() bool { return fetchErrors.Load() >= errs+2 }, waitFor, 5*time.Millisecond, "failed fetches of garbage")
 	_, err := a.Authenticate(nil, tokR1)
+	require.NoError(t, err)
+
+	// A body over maxJWKSBytes is a failure too, even a valid one (here without r1).
+	small := jwksOf(t, []crypto.PublicKey{&k.p256.PublicKey}, []string{"e1"})
+	prefix := []byte(`{"keys":`)
+	require.True(t, bytes.HasPrefix(small, prefix))
+	huge := append(append(append([]byte{}, prefix...), bytes.Repeat([]byte(" "), maxJWKSBytes)...), small[len(prefix):]...)
+	idp.set(huge, false)
+	errs = fetchErrors.Load()
+	require.Eventually(t, func() bool { return fetchErrors.Load() >= errs+2 }, waitFor, 5*time.Millisecond, "failed fetches of a huge body")
+	_, err = a.Authenticate(nil, tokR1)
 	require.NoError(t, err)
 
 	// Back with r1 revoked: the interval refresh drops it (no kid lookup needed).
