@@ -460,6 +460,9 @@ type readerFlags struct {
 	corsOrigins listFlag
 	maxChannels int
 	maxObserved int
+	// Long-poll (i12b).
+	longPollHold    time.Duration
+	longPollTimeout time.Duration
 }
 
 func (r *readerFlags) register(fs *flagSet) {
@@ -467,6 +470,8 @@ func (r *readerFlags) register(fs *flagSet) {
 	fs.Var(&r.corsOrigins, "cors-origins", "browser origins allowed to read counts over HTTP (GET /v1/topics..., event streams) from another origin: exact (https://example.com), with one * (https://*.example.com), or * for any (repeatable or comma-separated; default: none)")
 	fs.IntVar(&r.maxChannels, "max-channels", gw.MaxChannels, "tracked channels one socket may join")
 	fs.IntVar(&r.maxObserved, "max-observed", gw.MaxObserved, "observer channels ({\"observe\": true}, counted by no one) one socket may join, besides its tracked ones")
+	fs.DurationVar(&r.longPollHold, "longpoll-hold", gw.LongPollHold, "how long a /socket/longpoll poll waits for frames before it is answered \"no content\" (keep it below your proxies' request timeouts and the client's 20s)")
+	fs.DurationVar(&r.longPollTimeout, "longpoll-session-timeout", gw.LongPollSessionTimeout, "a long-poll session with no request for this long is closed and its presences leave the counts")
 }
 
 func (r readerFlags) resolve() (readerFlags, error) {
@@ -475,6 +480,10 @@ func (r readerFlags) resolve() (readerFlags, error) {
 		return r, usagef("--max-channels %d: want > 0", r.maxChannels)
 	case r.maxObserved <= 0:
 		return r, usagef("--max-observed %d: want > 0", r.maxObserved)
+	case r.longPollHold <= 0:
+		return r, usagef("--longpoll-hold %s: want > 0", r.longPollHold)
+	case r.longPollTimeout <= 0:
+		return r, usagef("--longpoll-session-timeout %s: want > 0", r.longPollTimeout)
 	}
 	return r, nil
 }
@@ -487,4 +496,5 @@ func (r readerFlags) apply(c *wsgateway.Config) {
 	c.JoinBurst = max(c.JoinBurst, r.maxChannels)
 	c.MaxObserved = r.maxObserved
 	c.ObserveJoinBurst = max(c.ObserveJoinBurst, r.maxObserved)
+	c.LongPollHold, c.LongPollSessionTimeout = r.longPollHold, r.longPollTimeout
 }
