@@ -45,6 +45,14 @@ type Config struct {
 	MaxTopicLen int
 	MaxUserLen  int
 	MaxMetaLen  int
+	// MaxLocalPresences and MaxLocalTopics cap what this node's own clients
+	// may add to the cluster's state: the presences owned by this node, and
+	// the topics with at least one of them. Every node replicates them all,
+	// so without a cap one client within the gateway's per-IP limits can
+	// cost every node of the cluster memory. Track over a cap fails with
+	// ErrTooManyPresences or ErrTooManyTopics. 0 = no limit.
+	MaxLocalPresences int
+	MaxLocalTopics    int
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
 
@@ -76,6 +84,8 @@ func DefaultConfig() Config {
 		MaxMetaLen:        1024,
 		MaxRollups:        1024,
 		RollupLinger:      time.Minute,
+		MaxLocalPresences: 1_000_000,
+		MaxLocalTopics:    100_000,
 	}
 }
 
@@ -129,6 +139,10 @@ func (c *Config) validate() error {
 		return bad("MaxRollups", "must be > 0")
 	case c.RollupLinger <= 0:
 		return bad("RollupLinger", "must be > 0")
+	case c.MaxLocalPresences < 0:
+		return bad("MaxLocalPresences", "must be >= 0")
+	case c.MaxLocalTopics < 0:
+		return bad("MaxLocalTopics", "must be >= 0")
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ type Stats struct {
 	SnapshotParts    uint64 // parts of snapshots stored until their last part arrives
 	Permdowns        uint64 // replicas dropped after PermdownPeriod
 	RollupBuilds     uint64 // roll-ups built (each one scan of the topics)
+	LocalPresences   int    // presences owned by this node
+	LocalTopics      int    // topics with a presence owned by this node
+	LocalRefused     uint64 // Track calls refused by MaxLocalPresences or MaxLocalTopics
 }
 
 // Stats returns the tracker's counters.
@@ -36,5 +39,6 @@ func (t *Tracker) Stats() Stats {
 		}
 	}
 	s.Dead = len(t.deadAt)
+	s.LocalPresences, s.LocalTopics, s.LocalRefused = t.local.presences, len(t.local.topics), t.local.refused
 	return s
 }

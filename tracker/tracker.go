@@ -50,6 +50,10 @@ var (
 	ErrInvalidUser    = errors.New("tracker: invalid user")
 	ErrMetaTooLarge   = errors.New("tracker: meta too large")
 	ErrClosed         = errors.New("tracker: closed")
+	// ErrTooManyPresences and ErrTooManyTopics: Track would exceed
+	// Config.MaxLocalPresences or Config.MaxLocalTopics.
+	ErrTooManyPresences = errors.New("tracker: too many presences on this node")
+	ErrTooManyTopics    = errors.New("tracker: too many topics on this node")
 )
 
 // Tracker is one node's presence engine. All methods are safe for
@@ -64,6 +68,7 @@ type Tracker struct {
 	owners    map[Owner][]*crdt.Entry
 	topics    map[string]*topicState
 	presences int
+	local     localCount // this node's own presences and topics, for the caps
 	subs      []*Subscription
 	pending   chan struct{}
 	left      bool
@@ -148,7 +153,8 @@ func find(es []*crdt.Entry, topic string) int {
 // Track records that owner is present in topic, as user (anonymous when
 // user is ""), and returns the presence's ref. It returns ErrAlreadyTracked
 // if owner is already in topic, ErrInvalidTopic, ErrInvalidUser or
-// ErrMetaTooLarge for bad arguments, and ErrClosed after Leave.
+// ErrMetaTooLarge for bad arguments, ErrTooManyPresences or
+// ErrTooManyTopics over the node's caps, and ErrClosed after Leave.
 func (t *Tracker) Track(owner Owner, topic, user string, meta []byte) (Ref, error) {
 	if err := t.checkArgs(topic, user, meta); err != nil {
 		return 0, err
@@ -161,6 +167,9 @@ func (t *Tracker) Track(owner Owner, topic, user string, meta []byte) (Ref, erro
 	es := t.owners[owner]
 	if find(es, topic) >= 0 {
 		return 0, fmt.Errorf("%w: owner %d in %q", ErrAlreadyTracked, owner, topic)
+	}
+	if err := t.local.admit(topic, t.cfg.MaxLocalPresences, t.cfg.MaxLocalTopics); err != nil {
+		return 0, err
 	}
 	e := t.state.Add(topic, user, uint64(owner), meta)
 	t.owners[owner] = append(es, e)
@@ -233,6 +242,7 @@ func (t *Tracker) UntrackOwner(owner Owner) int {
 }
 
 func (t *Tracker) removeLocal(e *crdt.Entry) {
+	t.local.release(e.Topic)
 	if t.left {
 		// After our goodbye peers have dropped us; keep the local view
 		// consistent without emitting more operations.

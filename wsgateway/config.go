@@ -108,6 +108,11 @@ type Config struct {
 	// DemoTokenTTL is the lifetime of a demo token.
 	DemoTokenTTL time.Duration
 
+	// SeparateAdmin moves the operator endpoints (/metrics and /v1/members, which show node
+	// names, internal gossip addresses and epochs) from Handler to AdminHandler, to be served
+	// on an address browsers cannot reach.
+	SeparateAdmin bool
+
 	// Registry receives the gateway's metrics and is served by /metrics. Nil creates a private
 	// registry. Two gateways must not share one registry.
 	Registry *prometheus.Registry

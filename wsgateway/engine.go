@@ -41,4 +41,7 @@ var (
 	errInvalidTopic   = errors.New("wsgateway: topic refused")     // by the tracker's own bounds
 	errInvalidUser    = errors.New("wsgateway: user id refused")   // e.g. a `sub` too long
 	errTooManyRollups = errors.New("wsgateway: too many roll-ups") // the tracker's MaxRollups
+	// The node's caps on its own presences and topics (tracker.Config.MaxLocal*).
+	errNodePresenceLimit = errors.New("wsgateway: too many presences on this node")
+	errNodeTopicLimit    = errors.New("wsgateway: too many topics on this node")
 )

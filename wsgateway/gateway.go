@@ -103,8 +103,9 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// Handler returns the gateway's routes: /socket/websocket, /socket/longpoll, /v1/topics/{topic}, /v1/members,
-// /v1/demo/token, /healthz, /readyz, /metrics and the demo page at /.
+// Handler returns the gateway's routes: /socket/websocket, /socket/longpoll, /v1/topics/{topic},
+// /v1/members, /v1/demo/token, /healthz, /readyz, /metrics and the demo page at /; without
+// /v1/members and /metrics when Config.SeparateAdmin is set (see AdminHandler).
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Registry returns the registry the gateway's metrics are in (Config.Registry or its own).

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (g *Gateway) routes() http.Handler {
@@ -18,7 +16,6 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("GET /v1/topics", g.cors(g.serveTopics))
 	mux.HandleFunc("OPTIONS /v1/topics", g.servePreflight)
 	mux.HandleFunc("OPTIONS /v1/topics/{topic...}", g.servePreflight)
-	mux.HandleFunc("GET /v1/members", g.serveMembers)
 	mux.HandleFunc("POST /v1/demo/token", g.serveDemoToken)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -30,7 +27,9 @@ func (g *Gateway) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	if !g.cfg.SeparateAdmin {
+		g.adminRoutes(mux)
+	}
 	files := http.FileServerFS(webFS())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

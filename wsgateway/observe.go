@@ -104,6 +104,10 @@ func joinFailure(err error) (kind, reason string) {
 		return "bad_user", "invalid user"
 	case errors.Is(err, errTooManyRollups):
 		return "too_many_rollups", "too many roll-ups"
+	case errors.Is(err, errNodePresenceLimit):
+		return "node_presence_limit", "too many presences on this node"
+	case errors.Is(err, errNodeTopicLimit):
+		return "node_topic_limit", "too many topics on this node"
 	}
 	return "track", "join failed"
 }

@@ -3,9 +3,11 @@ package wsgateway
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,4 +170,71 @@ func demoToken(t *testing.T, tg *testGateway, user string) string {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out.Token
+}
+
+// TestSeparateAdmin pins issue 10: /metrics and /v1/members (node names, gossip addresses,
+// epochs) were public on the browser port.
+func TestSeparateAdmin(t *testing.T) {
+	tg := startGateway(t, func(c *Config) { c.SeparateAdmin = true })
+	admin := httptest.NewServer(tg.g.AdminHandler())
+	defer admin.Close()
+	for _, path := range []string{"/metrics", "/v1/members"} {
+		status, _ := httpGetStatus(t, tg.srv.URL+path)
+		require.Equal(t, http.StatusNotFound, status, "%s on the public handler", path)
+		status, body := httpGetStatus(t, admin.URL+path)
+		require.Equal(t, http.StatusOK, status, path)
+		require.NotEmpty(t, body)
+	}
+	status, _ := httpGetStatus(t, tg.srv.URL+"/healthz")
+	require.Equal(t, http.StatusOK, status)
+	status, _ = httpGetStatus(t, admin.URL+"/healthz")
+	require.Equal(t, http.StatusNotFound, status)
+	tg.dial(t, "vsn=2.0.0").join("room:a", "1") // sockets still on the public handler
+
+	// Without SeparateAdmin, both are on the public handler as before.
+	plain := startGateway(t, nil)
+	for _, path := range []string{"/metrics", "/v1/members"} {
+		status, _ := httpGetStatus(t, plain.srv.URL+path)
+		require.Equal(t, http.StatusOK, status, path)
+	}
+}
+
+func httpGetStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestNodeCapsRefuseJoins pins issue 10: joins over the node's caps on presences and topics
+// get a clear error reply and count in a metric; the socket and others' presences are kept.
+func TestNodeCapsRefuseJoins(t *testing.T) {
+	cfg := tracker.LocalConfig()
+	cfg.Name = "test"
+	cfg.MaxLocalPresences, cfg.MaxLocalTopics = 3, 2
+	tr, err := tracker.New(cfg)
+	require.NoError(t, err)
+	driveTracker(t, tr)
+	tg := startGatewayOn(t, tr, nil)
+	c := tg.dial(t, "vsn=2.0.0")
+	c.join("room:a", "1")
+	c.expect(stateFrame("1", "room:a", 1, 0))
+	c.join("room:b", "2")
+	c.expect(stateFrame("2", "room:b", 1, 0))
+	c.sendRaw(`["3","3","room:c","phx_join",{}]`)
+	c.expect(`["3","3","room:c","phx_reply",{"status":"error","response":{"reason":"too many topics on this node"}}]`)
+	d := tg.dial(t, "vsn=2.0.0")
+	d.join("room:a", "1")
+	d.expect(stateFrame("1", "room:a", 2, 0))
+	d.sendRaw(`["2","2","room:b","phx_join",{}]`)
+	d.expect(`["2","2","room:b","phx_reply",{"status":"error","response":{"reason":"too many presences on this node"}}]`)
+	require.Equal(t, 1.0, metricValue(t, tg, `headcount_gateway_errors_total{kind="node_topic_limit"}`))
+	require.Equal(t, 1.0, metricValue(t, tg, `headcount_gateway_errors_total{kind="node_presence_limit"}`))
+	// Still open, still counted.
+	c.sendRaw(`[null,"9","phoenix","heartbeat",{}]`)
+	c.expect(`[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]`)
+	require.Equal(t, tracker.Counts{Viewers: 2, Connections: 2}, tr.Count("room:a"))
 }

@@ -37,6 +37,10 @@ func (e trackerEngine) track(owner uint64, topic, user string) error {
 		return errors.Join(errInvalidTopic, err)
 	case errors.Is(err, tracker.ErrInvalidUser):
 		return errors.Join(errInvalidUser, err)
+	case errors.Is(err, tracker.ErrTooManyPresences):
+		return errors.Join(errNodePresenceLimit, err)
+	case errors.Is(err, tracker.ErrTooManyTopics):
+		return errors.Join(errNodeTopicLimit, err)
 	}
 	return err
 }

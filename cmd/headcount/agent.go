@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/internal/httpguard"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/tracker/trackerprom"
 	"github.com/headcount-io/headcount/webhook"
@@ -63,6 +64,7 @@ type agent struct {
 	gw      *wsgateway.Gateway
 	srv     *http.Server
 	pprof   *http.Server
+	admin   *http.Server // --admin-http, nil when off
 	served  <-chan error // the HTTP server's Serve result
 	httpURL string       // http://host:port of the listener, for logs
 }
@@ -92,6 +94,7 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 		tcfg = tracker.LocalConfig()
 	}
 	tcfg.Name = cfg.name
+	tcfg.MaxLocalPresences, tcfg.MaxLocalTopics = cfg.maxPresences, cfg.maxTopics
 	tcfg.Logger = log.With("component", "tracker")
 	trk, err := tracker.New(tcfg)
 	if err != nil {
@@ -133,6 +136,7 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 		wcfg.DemoTokenKey = demoTokenKey(cfg.jwtSecret)
 		log.Warn("--demo-tokens is on: anyone can mint a token for any user; never use it in production")
 	}
+	wcfg.SeparateAdmin = cfg.adminHTTP != ""
 	wcfg.Registry = reg
 	wcfg.Logger = log.With("component", "wsgateway")
 	ag.gw, err = wsgateway.New(wcfg)
@@ -147,7 +151,18 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 		}
 	}
 
-	ag.srv, ag.served = serveHTTP(ln, ag.gw.Handler(), log)
+	if cfg.adminHTTP != "" {
+		if ag.admin, err = startAdmin(cfg.adminHTTP, ag.gw.AdminHandler(), log); err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { _ = ag.admin.Close() })
+	}
+	guard, err := httpguard.New(cfg.httpGuard)
+	if err != nil {
+		return nil, err
+	}
+	registerGuardMetrics(reg, guard)
+	ag.srv, ag.served = serveGuarded(ln, ag.gw.Handler(), guard, log)
 	ag.gw.SetReady(true)
 	switch {
 	case cfg.insecureGossip:
@@ -236,6 +251,9 @@ func (ag *agent) stop() {
 	if ag.pprof != nil {
 		_ = ag.pprof.Close()
 	}
+	if ag.admin != nil {
+		_ = ag.admin.Close()
+	}
 	ag.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 }
 
@@ -320,4 +338,19 @@ func (ag *agent) joined() bool {
 		}
 		time.Sleep(10 * time.Millisecond) // the view is published by gossip's worker
 	}
+}
+
+// registerGuardMetrics exports the plain-HTTP connection counts of --http.
+func registerGuardMetrics(reg prometheus.Registerer, g *httpguard.Guard) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "headcount", Subsystem: "http", Name: "connections",
+			Help: "Plain HTTP connections open on --http (WebSockets not included)."},
+			func() float64 { return float64(g.Stats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "headcount", Subsystem: "http", Name: "refused_total",
+			Help: "HTTP connections closed at accept for --max-http-conns.", ConstLabels: prometheus.Labels{"cap": "total"}},
+			func() float64 { return float64(g.Stats().RefusedTotal) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "headcount", Subsystem: "http", Name: "refused_total",
+			Help: "HTTP connections closed at accept for --max-http-conns.", ConstLabels: prometheus.Labels{"cap": "per_ip"}},
+			func() float64 { return float64(g.Stats().RefusedPerIP) }),
+	)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/headcount-io/headcount/internal/httpguard"
+	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/webhook"
 	"github.com/headcount-io/headcount/wsgateway"
 )
@@ -42,7 +44,15 @@ type agentFlags struct {
 	log             logFlags
 
 	// Secure by default (issue 10).
-	insecureGossip bool
+	insecureGossip    bool
+	adminHTTP         string
+	maxHTTPConns      int
+	maxHTTPConnsPerIP int
+	httpReadTimeout   time.Duration
+	httpWriteTimeout  time.Duration
+	httpIdleTimeout   time.Duration
+	maxPresences      int
+	maxTopics         int
 
 	// Operator (issue 14): secrets may come from the environment.
 	allowShortJWTSecret bool
@@ -94,6 +104,16 @@ func (a *agentFlags) register(fs *flagSet) {
 
 	// Secure by default (issue 10).
 	fs.BoolVar(&a.insecureGossip, "insecure-gossip", false, "allow a non-loopback --bind without --gossip-key-file: anyone who can reach the gossip port can then rewrite every count; never outside a trusted test network")
+	fs.StringVar(&a.adminHTTP, "admin-http", "", "serve /metrics, /v1/members and pprof on this host:port (e.g. 127.0.0.1:4001) and no longer on --http; off when empty")
+	hg := httpguard.DefaultConfig()
+	fs.IntVar(&a.maxHTTPConns, "max-http-conns", hg.MaxConns, "plain HTTP connections --http holds at once, WebSockets not included (0 = no limit); more are closed at once")
+	fs.IntVar(&a.maxHTTPConnsPerIP, "max-http-conns-per-ip", hg.MaxConnsPerIP, "plain HTTP connections one remote IP may hold on --http, WebSockets not included (0 = no limit; set 0 behind a proxy or load balancer)")
+	fs.DurationVar(&a.httpReadTimeout, "http-read-timeout", hg.ReadTimeout, "longest time to read one HTTP request, headers and body (headers alone: at most 10s)")
+	fs.DurationVar(&a.httpWriteTimeout, "http-write-timeout", hg.WriteTimeout, "longest time to write one HTTP response")
+	fs.DurationVar(&a.httpIdleTimeout, "http-idle-timeout", hg.IdleTimeout, "keep-alive HTTP connections idle this long are closed")
+	tc := tracker.DefaultConfig()
+	fs.IntVar(&a.maxPresences, "max-presences", tc.MaxLocalPresences, "presences this node's clients may hold at once, over all topics (0 = no limit); more joins get the error \"too many presences on this node\"")
+	fs.IntVar(&a.maxTopics, "max-topics", tc.MaxLocalTopics, "topics this node's clients may be present in at once (0 = no limit); joins of more get the error \"too many topics on this node\"")
 
 	// Operator (issue 14).
 	fs.BoolVar(&a.allowShortJWTSecret, "allow-short-jwt-secret", false, "accept a JWT key shorter than 32 bytes (refused by default: short HS256 keys can be brute-forced from one token)")
@@ -127,11 +147,15 @@ type agentConfig struct {
 	maxConns       int
 	maxConnsPerIP  int
 	coalesceWindow time.Duration
-	insecureGossip bool            // --insecure-gossip given and no key: gossip is open to anyone
-	webhook        *webhook.Config // nil without --webhook-url (issue 13)
-	jwtSecrets     [][]byte        // every key of --jwt-secret-file or HEADCOUNT_JWT_SECRET (jwtSecret is the first)
-	auth           authConfig      // issue 11
-	readers        readerFlags     // issue 12, validated
+	insecureGossip bool             // --insecure-gossip given and no key: gossip is open to anyone
+	webhook        *webhook.Config  // nil without --webhook-url (issue 13)
+	adminHTTP      string           // --admin-http, "" when off (issue 10)
+	httpGuard      httpguard.Config // timeouts and connection caps of --http (issue 10)
+	jwtSecrets     [][]byte         // every key of --jwt-secret-file or HEADCOUNT_JWT_SECRET (jwtSecret is the first)
+	auth           authConfig       // issue 11
+	maxPresences   int              // tracker.Config.MaxLocalPresences (issue 10)
+	maxTopics      int              // tracker.Config.MaxLocalTopics (issue 10)
+	readers        readerFlags      // issue 12, validated
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -186,13 +210,8 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 			return nil, usageError{err}
 		}
 	}
-	if a.gossipKeyFile == "" && !c.bind.loopback() {
-		if !a.insecureGossip {
-			return nil, fmt.Errorf("--bind %s is not a loopback address and --gossip-key-file is not set: "+
-				"without a key anyone who can reach the gossip port can rewrite counts; "+
-				"make a key with 'headcount keygen' and pass --gossip-key-file, or pass --insecure-gossip to accept the risk", c.bind)
-		}
-		c.insecureGossip = true
+	if err := a.resolveHTTPGuard(c); err != nil { // issue 10
+		return nil, err
 	}
 	if err := c.resolveAdvertise(a.advertise); err != nil {
 		return nil, err
@@ -206,6 +225,14 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 	}
 	if err := a.resolveSecrets(c); err != nil {
 		return nil, err
+	}
+	if len(c.gossipKeys) == 0 && !c.bind.loopback() {
+		if !a.insecureGossip {
+			return nil, fmt.Errorf("--bind %s is not a loopback address and --gossip-key-file is not set: "+
+				"without a key anyone who can reach the gossip port can rewrite counts; "+
+				"make a key with 'headcount keygen' and pass --gossip-key-file, or pass --insecure-gossip to accept the risk", c.bind)
+		}
+		c.insecureGossip = true
 	}
 	if c.readers, err = a.readers.resolve(); err != nil { // issue 12
 		return nil, err
@@ -497,4 +524,34 @@ func (r readerFlags) apply(c *wsgateway.Config) {
 	c.MaxObserved = r.maxObserved
 	c.ObserveJoinBurst = max(c.ObserveJoinBurst, r.maxObserved)
 	c.LongPollHold, c.LongPollSessionTimeout = r.longPollHold, r.longPollTimeout
+}
+
+// resolveHTTPGuard checks --admin-http and the plain-HTTP limits (issue 10).
+func (a *agentFlags) resolveHTTPGuard(c *agentConfig) error {
+	if a.adminHTTP != "" {
+		if _, err := parseHostPort("admin-http", a.adminHTTP, defaultHost); err != nil {
+			return usageError{err}
+		}
+		c.adminHTTP = a.adminHTTP
+	}
+	if a.maxHTTPConns < 0 || a.maxHTTPConnsPerIP < 0 {
+		return usagef("--max-http-conns and --max-http-conns-per-ip must be 0 (no limit) or more")
+	}
+	if a.maxPresences < 0 || a.maxTopics < 0 {
+		return usagef("--max-presences and --max-topics must be 0 (no limit) or more")
+	}
+	c.maxPresences, c.maxTopics = a.maxPresences, a.maxTopics
+	for name, d := range map[string]time.Duration{
+		"http-read-timeout": a.httpReadTimeout, "http-write-timeout": a.httpWriteTimeout, "http-idle-timeout": a.httpIdleTimeout,
+	} {
+		if d <= 0 {
+			return usagef("--%s must be positive, got %s", name, d)
+		}
+	}
+	g := httpguard.DefaultConfig()
+	g.MaxConns, g.MaxConnsPerIP = a.maxHTTPConns, a.maxHTTPConnsPerIP
+	g.ReadTimeout, g.WriteTimeout, g.IdleTimeout = a.httpReadTimeout, a.httpWriteTimeout, a.httpIdleTimeout
+	g.ReadHeaderTimeout = min(g.ReadHeaderTimeout, g.ReadTimeout)
+	c.httpGuard = g
+	return nil
 }

@@ -70,7 +70,15 @@ func TestEveryAgentFlagHasAnEnvironmentVariable(t *testing.T) {
 		"HEADCOUNT_MAX_CONNS_PER_IP": "0",
 		"HEADCOUNT_COALESCE_WINDOW":  "5ms",
 		// Secure by default (issue 10).
-		"HEADCOUNT_INSECURE_GOSSIP": "true",
+		"HEADCOUNT_INSECURE_GOSSIP":       "true",
+		"HEADCOUNT_ADMIN_HTTP":            "127.0.0.1:4009",
+		"HEADCOUNT_MAX_HTTP_CONNS":        "11",
+		"HEADCOUNT_MAX_HTTP_CONNS_PER_IP": "3",
+		"HEADCOUNT_HTTP_READ_TIMEOUT":     "2s",
+		"HEADCOUNT_HTTP_WRITE_TIMEOUT":    "3s",
+		"HEADCOUNT_HTTP_IDLE_TIMEOUT":     "4s",
+		"HEADCOUNT_MAX_PRESENCES":         "12",
+		"HEADCOUNT_MAX_TOPICS":            "13",
 	}
 	a, err := parseAgent(t, environ)
 	if err != nil {
@@ -83,8 +91,10 @@ func TestEveryAgentFlagHasAnEnvironmentVariable(t *testing.T) {
 	if !slices.Equal(got, want) || !a.demoTokens || a.maxConns != 7 || a.maxConnsPerIP != 0 || a.coalesceWindow != 5*time.Millisecond {
 		t.Fatalf("got %q demo=%v\nwant %q", got, a.demoTokens, want)
 	}
-	if !a.insecureGossip {
-		t.Errorf("issue 10 flags from the environment: insecure-gossip %v", a.insecureGossip)
+	if !a.insecureGossip || a.adminHTTP != "127.0.0.1:4009" || a.maxHTTPConns != 11 || a.maxHTTPConnsPerIP != 3 ||
+		a.httpReadTimeout != 2*time.Second || a.httpWriteTimeout != 3*time.Second || a.httpIdleTimeout != 4*time.Second ||
+		a.maxPresences != 12 || a.maxTopics != 13 {
+		t.Errorf("issue 10 flags from the environment: %+v", a)
 	}
 }
 

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestAgentRefusesOpenGossipOnANonLoopbackBind pins issue 10: without a key,
@@ -34,6 +39,11 @@ func TestAgentNonLoopbackBindWithAKeyOrTheOverride(t *testing.T) {
 	if err != nil || !c.insecureGossip {
 		t.Fatalf("with --insecure-gossip: err %v", err)
 	}
+	c, err = resolveAgent(t, map[string]string{envGossipKey: strings.TrimSpace(runCmd(t, nil, "keygen").stdout)},
+		"--bind", "0.0.0.0:7946", "--advertise", "10.1.2.3")
+	if err != nil || c.insecureGossip {
+		t.Fatalf("with %s: err %v", envGossipKey, err)
+	}
 	c, err = resolveAgent(t, map[string]string{"HEADCOUNT_INSECURE_GOSSIP": "true"}, "--bind", "0.0.0.0:7946", "--advertise", "10.1.2.3")
 	if err != nil || !c.insecureGossip {
 		t.Fatalf("with HEADCOUNT_INSECURE_GOSSIP: err %v", err)
@@ -59,5 +69,84 @@ func TestDemoTokenKeyIsNotTheJWTKey(t *testing.T) {
 	}
 	if r1, r2 := demoTokenKey(nil), demoTokenKey(nil); len(r1) != 32 || bytes.Equal(r1, r2) {
 		t.Fatalf("without a JWT key: %x %x, want two random keys", r1, r2)
+	}
+}
+
+// TestAgentAdminHTTP pins issue 10: with --admin-http, /metrics, /v1/members and pprof are
+// served there and no longer on --http.
+func TestAgentAdminHTTP(t *testing.T) {
+	_, stderr, sig, exit := background(t, context.Background(), "agent", "--name", "solo",
+		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin-http", "127.0.0.1:0", "--profile", "local", "--log-format", "json")
+	var base, admin string
+	waitFor(t, "the started log line", func() bool {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var rec struct{ Msg, HTTP, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				switch rec.Msg {
+				case "admin endpoints listening":
+					admin = rec.Addr
+				case "headcount agent started":
+					base = rec.HTTP
+					return true
+				}
+			}
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("agent exited with %d: %s", code, stderr.String())
+		default:
+		}
+		return false
+	})
+	if admin == "" {
+		t.Fatalf("no admin log line: %s", stderr.String())
+	}
+	for _, path := range []string{"/metrics", "/v1/members", "/debug/pprof/"} {
+		if code, _ := httpGet(t, base+path); code == http.StatusOK {
+			t.Errorf("%s is still served on --http", path)
+		}
+		if code, body := httpGet(t, admin+path); code != http.StatusOK {
+			t.Errorf("%s on --admin-http: %d %s", path, code, body)
+		}
+	}
+	if code, body := httpGet(t, admin+"/metrics"); !strings.Contains(body, "headcount_http_connections") {
+		t.Errorf("/metrics (%d) lacks headcount_http_connections", code)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/v1/topics/lobby", "/"} {
+		if code, _ := httpGet(t, base+path); code != http.StatusOK {
+			t.Errorf("%s on --http: %d", path, code)
+		}
+	}
+	sig <- syscall.SIGTERM
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop after SIGTERM")
+	}
+}
+
+func TestAgentHTTPGuardFlags(t *testing.T) {
+	c, err := resolveAgent(t, nil, "--max-http-conns", "5", "--max-http-conns-per-ip", "2",
+		"--http-read-timeout", "3s", "--http-write-timeout", "4s", "--http-idle-timeout", "5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.httpGuard
+	if g.MaxConns != 5 || g.MaxConnsPerIP != 2 || g.ReadTimeout != 3*time.Second || g.ReadHeaderTimeout != 3*time.Second ||
+		g.WriteTimeout != 4*time.Second || g.IdleTimeout != 5*time.Second {
+		t.Fatalf("guard = %+v", g)
+	}
+	c, err = resolveAgent(t, nil, "--max-presences", "7", "--max-topics", "0")
+	if err != nil || c.maxPresences != 7 || c.maxTopics != 0 {
+		t.Fatalf("caps: %+v %v", c, err)
+	}
+	for _, args := range [][]string{{"--http-read-timeout", "0s"}, {"--max-http-conns", "-1"}, {"--admin-http", "x:y"}, {"--max-topics", "-1"}} {
+		r := runCmd(t, nil, append([]string{"agent"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, strings.TrimPrefix(args[0], "")) {
+			t.Errorf("%q: exit %d stderr %q", args, r.code, r.stderr)
+		}
 	}
 }

@@ -51,6 +51,9 @@ func New(t *tracker.Tracker) *Collector {
 		c("snapshots_applied", "Snapshots that replaced a partition.", func(s tracker.Stats) uint64 { return s.SnapshotsApplied }),
 		c("snapshot_parts", "Snapshot parts stored until their last part arrives.", func(s tracker.Stats) uint64 { return s.SnapshotParts }),
 		c("permdowns", "Replicas dropped after the permdown period.", func(s tracker.Stats) uint64 { return s.Permdowns }),
+		g("local_presences", "Presences owned by this node (capped by MaxLocalPresences).", func(s tracker.Stats) float64 { return float64(s.LocalPresences) }),
+		g("local_topics", "Topics with a presence owned by this node (capped by MaxLocalTopics).", func(s tracker.Stats) float64 { return float64(s.LocalTopics) }),
+		c("local_refused", "Tracks refused by MaxLocalPresences or MaxLocalTopics.", func(s tracker.Stats) uint64 { return s.LocalRefused }),
 	}}
 }
 

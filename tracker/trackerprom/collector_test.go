@@ -31,9 +31,12 @@ headcount_tracker_presences 2
 # HELP headcount_tracker_topics Topics with at least one visible presence.
 # TYPE headcount_tracker_topics gauge
 headcount_tracker_topics 2
+# HELP headcount_tracker_local_presences Presences owned by this node (capped by MaxLocalPresences).
+# TYPE headcount_tracker_local_presences gauge
+headcount_tracker_local_presences 2
 `
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "headcount_tracker_presences", "headcount_tracker_topics"))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "headcount_tracker_presences", "headcount_tracker_topics", "headcount_tracker_local_presences"))
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	require.Equal(t, 16, n)
+	require.Equal(t, 19, n)
 }
