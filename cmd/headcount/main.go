@@ -50,6 +50,7 @@ func commands() []command {
 		{"bench", "measure convergence, failover and WebSocket fan-out", runBench},
 		{"members", "print the cluster members seen by a node", runMembers},
 		{"count", "print the counts of a topic", runCount},
+		{"monitor", "print the counts of a topic live, each time they change", runMonitor},
 		{"keygen", "print a new random gossip encryption key", runKeygen},
 		{"version", "print the version", runVersion},
 	}
