@@ -114,6 +114,16 @@ func TestClusterCrashRestartAndGracefulStop(t *testing.T) {
 	c.waitExit(t, exitBound)
 	expectCounts(t, "c crashed", [2]int{5, 1}, a, b)
 	expectSeen(t, "c crashed", [2]int{5, 1}, append(onA, onB...)...)
+	// headcount members lists the crashed node as failed, with since when (issue 14).
+	eventually(t, convergeBound, "c listed as failed by headcount members", func() error {
+		out, err := exec.Command(binary, "members", "--addr", a.http).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); err == nil && len(f) > 3 && f[0] == "c" && f[1] == "failed" && f[3] == "ago" {
+				return nil
+			}
+		}
+		return fmt.Errorf("headcount members: %v\n%s", err, out)
+	})
 
 	// restart c with the same name and ports: a new incarnation, no ghosts.
 	c.start(t, a.gossip, b.gossip)

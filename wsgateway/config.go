@@ -28,6 +28,8 @@ type Member struct {
 	Status string `json:"status"`
 	Epoch  uint64 `json:"epoch"`
 	Self   bool   `json:"self"`
+	// Since is when the member entered Status, as this node saw it (omitted when unknown).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Config configures a Gateway. Start from DefaultConfig and set Tracker. A zero limit means

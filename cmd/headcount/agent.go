@@ -282,6 +282,7 @@ func membersOf(n *gossip.Node) func() []wsgateway.Member {
 		for _, m := range ms {
 			out = append(out, wsgateway.Member{
 				Name: m.Name, Addr: m.Addr, HTTP: m.HTTP, Status: m.Status, Epoch: m.Epoch, Self: m.Self,
+				Since: m.Since,
 			})
 		}
 		return out

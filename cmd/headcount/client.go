@@ -73,6 +73,8 @@ type member struct {
 	Status string `json:"status"`
 	Epoch  uint64 `json:"epoch"`
 	Self   bool   `json:"self"`
+	// Since is when the member entered Status (zero from nodes that do not say).
+	Since time.Time `json:"since"`
 }
 
 // decodeMembers accepts either a JSON array of members or an object with a
@@ -114,13 +116,14 @@ func runMembers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tGOSSIP\tHTTP\tEPOCH")
+	fmt.Fprintln(tw, "NAME\tSTATUS\tSINCE\tGOSSIP\tHTTP\tEPOCH")
+	now := time.Now()
 	for _, m := range ms {
 		name := m.Name
 		if m.Self {
 			name += " (self)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", name, m.Status, m.Addr, m.HTTP, m.Epoch)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", name, m.Status, sinceString(now, m.Since), m.Addr, m.HTTP, m.Epoch)
 	}
 	return tw.Flush()
 }
@@ -165,4 +168,17 @@ func runCount(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "connections  %d\n", n.Connections.Count)
 	}
 	return nil
+}
+
+// sinceString shows how long ago t was ("3m12s ago"), "-" when unknown. The
+// time comes from the node's clock, so it is as right as the two clocks agree.
+func sinceString(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String() + " ago"
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeNode serves canned answers of the HTTP API and records the paths asked.
@@ -16,7 +17,9 @@ func fakeNode(t *testing.T) (*httptest.Server, *[]string) {
 		paths = append(paths, r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`[{"name":"n1","addr":"127.0.0.1:7946","http":"127.0.0.1:4000","status":"alive","epoch":42,"self":true},` +
-			`{"name":"n2","addr":"127.0.0.1:7947","http":"127.0.0.1:4001","status":"suspect","epoch":7,"self":false}]`))
+			`{"name":"n2","addr":"127.0.0.1:7947","http":"127.0.0.1:4001","status":"suspect","epoch":7,"self":false},` +
+			`{"name":"n3","addr":"127.0.0.1:7948","http":"127.0.0.1:4002","status":"failed","epoch":9,"self":false,"since":"` +
+			time.Now().Add(-90*time.Second).UTC().Format(time.RFC3339Nano) + `"}]`))
 	})
 	mux.HandleFunc("GET /v1/topics/{topic}", func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, r.URL.EscapedPath())
@@ -38,7 +41,8 @@ func TestMembersTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") ||
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "SINCE") ||
+		!strings.Contains(lines[3], "failed") || !strings.Contains(lines[3], "1m30s ago") || !strings.Contains(lines[1], " - ") ||
 		!strings.Contains(lines[1], "n1 (self)") || !strings.Contains(lines[1], "alive") || !strings.Contains(lines[1], "42") ||
 		!strings.Contains(lines[2], "n2") || !strings.Contains(lines[2], "suspect") || !strings.Contains(lines[2], "127.0.0.1:4001") {
 		t.Fatalf("table:\n%s", r.stdout)
