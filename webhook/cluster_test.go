@@ -296,6 +296,53 @@ func TestClusterFailoverOnPartition(t *testing.T) {
 	}
 	hc.requireFinalState(t, 20*time.Second)
 	// Past Settle, the re-sent states still match.
-	time.Sleep(hc.cfg.Timeout*2 + 1500*time.Millisecond) // let Settle pass; the check below is the assertion
+	hc.waitSettled(t, 3)
 	hc.requireFinalState(t, 10*time.Second)
+}
+
+func TestClusterFailoverOnLeaveAndRestart(t *testing.T) {
+	hc := newHookedCluster(t, 3)
+	for i := range 30 {
+		if _, err := hc.Node(i%3).Track(fmt.Sprintf("room:%d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc.requireFinalState(t, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hc.Stop(ctx, 0); err != nil { // graceful: its presences go at once, its topics move
+		t.Fatal(err)
+	}
+	hc.requireFinalState(t, 10*time.Second)
+	for i := 0; i < 30; i += 3 {
+		topic := fmt.Sprintf("room:%d", i)
+		if evs := hc.rcv.Of(topic); evs[len(evs)-1].Name != webhook.NameVacated {
+			t.Fatalf("%s: %q, want vacated last after its only node left", topic, names(evs))
+		}
+	}
+	if err := hc.Restart(0); err != nil { // a new incarnation takes its topics back
+		t.Fatal(err)
+	}
+	if _, err := hc.Node(0).Track("room:0", ""); err != nil {
+		t.Fatal(err)
+	}
+	hc.requireFinalState(t, 10*time.Second)
+	hc.waitSettled(t, 3)
+	hc.requireFinalState(t, 10*time.Second) // past the settle after the rejoin, still right
+}
+
+// waitSettled waits until every hook sees members members and has no re-send pending: the
+// settle after the last member appeared has passed.
+func (hc *hookedCluster) waitSettled(t *testing.T, members int) {
+	t.Helper()
+	waitFor(t, 15*time.Second, func() error {
+		hc.mu.Lock()
+		defer hc.mu.Unlock()
+		for i, h := range hc.hooks {
+			if s := h.Stats(); s.Members != members || s.Settling {
+				return fmt.Errorf("hook %d: %d members, settling %v", i, s.Members, s.Settling)
+			}
+		}
+		return nil
+	})
 }
