@@ -209,8 +209,9 @@ func TestWebhookOccupiedVacatedRetriesAndSignature(t *testing.T) {
 		t.Errorf("observers of %s caused %q", watched, eventNames(evs))
 	}
 
-	// Every delivery is signed with the secret; no id was accepted twice.
-	seen := map[string]bool{}
+	// Every delivery is signed with the secret; an id accepted twice is only ever a retry of
+	// the same body (its answer was late: a timeout on a loaded machine).
+	seen := map[string]string{}
 	for _, d := range rcv.Deliveries() {
 		if !d.Verified {
 			t.Errorf("delivery %s: signature does not verify", d.Body)
@@ -219,10 +220,10 @@ func TestWebhookOccupiedVacatedRetriesAndSignature(t *testing.T) {
 			continue
 		}
 		for _, e := range d.Payload.Events {
-			if seen[e.ID] {
-				t.Errorf("id %s accepted twice", e.ID)
+			if body, ok := seen[e.ID]; ok && body != string(d.Body) {
+				t.Errorf("id %s in two different bodies:\n%s\n%s", e.ID, body, d.Body)
 			}
-			seen[e.ID] = true
+			seen[e.ID] = string(d.Body)
 		}
 	}
 }

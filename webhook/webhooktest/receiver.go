@@ -93,12 +93,21 @@ func (r *Receiver) Deliveries() []Delivery {
 	return append([]Delivery(nil), r.deliveries...)
 }
 
-// Events returns the events of the accepted deliveries, in arrival order.
+// Events returns the events of the accepted deliveries, in arrival order, each id once: a
+// batch whose answer the sender did not get in time (a timeout) is sent again with the same ids,
+// and a receiver must drop the repeat, as this one does.
 func (r *Receiver) Events() []webhook.Event {
 	var out []webhook.Event
+	seen := map[string]bool{}
 	for _, d := range r.Deliveries() {
-		if d.Status/100 == 2 {
-			out = append(out, d.Payload.Events...)
+		if d.Status/100 != 2 {
+			continue
+		}
+		for _, e := range d.Payload.Events {
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				out = append(out, e)
+			}
 		}
 	}
 	return out
