@@ -30,7 +30,7 @@ func monitorBackground(t *testing.T, args ...string) (stdout, stderr *lockedBuff
 // --transport auto it uses the event stream where the node has one and an
 // observer join over WebSocket where it has not.
 func TestMonitorFollowsCountsOfARealNode(t *testing.T) {
-	for _, transport := range []string{"auto", "websocket"} {
+	for _, transport := range []string{"auto", "sse", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			c, err := testcluster.New(testcluster.Options{Nodes: 1, Gateways: &testcluster.GatewayOptions{}})
 			if err != nil {
@@ -39,14 +39,15 @@ func TestMonitorFollowsCountsOfARealNode(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() }) // after the monitor's cleanup (LIFO)
 			out, _, _ := monitorBackground(t, "lobby", "--addr", c.Node(0).URL(), "--transport", transport)
 			waitFor(t, "the first counts", func() bool { return strings.Contains(out.String(), "lobby  viewers") })
-			if !strings.Contains(out.String(), "users 0\n") {
+			// The monitor observes: it is not counted itself.
+			if !strings.HasSuffix(out.String(), "lobby  viewers 0  users 0\n") {
 				t.Fatalf("first line: %q", out.String())
 			}
 			// An owner far from the ones the gateway mints (until owners come from one place).
 			if _, err := c.Node(0).Tracker().Track(tracker.Owner(1<<40), "lobby", "u1", nil); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the change", func() bool { return strings.Contains(out.String(), "users 1\n") })
+			waitFor(t, "the change", func() bool { return strings.Contains(out.String(), "lobby  viewers 0  users 1\n") })
 		})
 	}
 }
