@@ -17,7 +17,8 @@
 // presence, so they never occupy. A topic becomes vacated VacateGrace after its last presence
 // left, so a page reload inside the grace sends nothing. topic_counts is sent at most once per
 // Debounce per topic, when the counts differ from the last ones sent. Roll-up topics (ending in
-// "*") send nothing. An event's id is unique and stays the same across retries of its batch;
+// "*") send nothing. An event's id is unique and stays the same across retries of its batch (a batch whose answer
+// came after Timeout is sent again: receivers drop ids they have processed);
 // time_ms is when the batch was formed and also stays the same, so a retry carries the same
 // body and signature.
 //
