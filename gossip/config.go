@@ -107,8 +107,8 @@ type Config struct {
 	// Transport replaces memberlist's UDP/TCP transport (testcluster uses an in-memory one);
 	// nil = memberlist's own, bound to BindAddr:BindPort.
 	Transport memberlist.Transport
-	// Registerer receives the gossip metrics, labelled node=<Name> so several nodes can share one
-	// registry (nil = no metrics).
+	// Registerer receives the gossip metrics (nil = no metrics). They carry no node label: wrap
+	// the registerer (prometheus.WrapRegistererWith) to tell nodes apart, as package node does.
 	Registerer prometheus.Registerer
 	// Logger receives the node's logs (nil = silent): "joined" with the member count and every
 	// member up, failed or left at info level. memberlist's own log lines go to it at debug level,

@@ -75,7 +75,7 @@ var metricHelp = []struct{ name, help string }{
 func newCollector(n *Node) *collector {
 	c := &collector{n: n, descs: make(map[string]*prometheus.Desc)}
 	for _, m := range metricHelp {
-		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, nil, prometheus.Labels{"node": n.cfg.Name})
+		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, nil, nil)
 	}
 	return c
 }

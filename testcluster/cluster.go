@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/testcluster/memnet"
 	"github.com/headcount-io/headcount/tracker"
 )
@@ -40,10 +41,11 @@ type Options struct {
 	// the in-memory network. Partition, Cut, SetLoss and SetDelay then return ErrNoFaults.
 	Loopback bool
 	// Gossip returns node i's gossip configuration (nil = gossip.TestConfig()). The cluster sets
-	// Name, Join, Transport, BindAddr, BindPort, Logger and, if unset, Label.
+	// Join, Transport, BindAddr, BindPort and, if unset, Label; package node sets Name, Logger
+	// and Registerer.
 	Gossip func(i int) gossip.Config
 	// Tracker returns node i's tracker configuration (nil = tracker.LocalConfig()). The cluster
-	// sets Name, Epoch and, if unset, Logger.
+	// sets Epoch; package node sets Name and Logger.
 	Tracker func(i int) tracker.Config
 	// Network configures the in-memory network (ignored with Loopback).
 	Network memnet.Options
@@ -64,8 +66,8 @@ type Options struct {
 
 var clusterSeq atomic.Uint64
 
-// Cluster is a set of in-process nodes, each a tracker driven by a gossip node, on a
-// fault-injecting network. Its methods are safe for concurrent use, but node lifecycle calls
+// Cluster is a set of in-process nodes (package node: a tracker, its gossip link and,
+// with Options.Gateways, a gateway), on a fault-injecting network. Its methods are safe for concurrent use, but node lifecycle calls
 // (Kill, Stop, Restart, Add) are serialised.
 type Cluster struct {
 	opts  Options
@@ -174,16 +176,15 @@ func (c *Cluster) Kill(i int) error {
 	if err != nil {
 		return err
 	}
-	tp, g := c.halt(n)
+	tp, nd := c.halt(n)
 	if tp != nil {
 		_ = tp.Shutdown()
 	}
-	err = g.Close()
-	c.stopGateway(n) // after the node is gone, so its sockets' untracks never reach the peers
-	return err
+	return nd.Close() // gossip goes before the sockets, so their untracks never reach the peers
 }
 
-// Stop stops node i gracefully (gossip.Node.Leave): peers drop its presences at once.
+// Stop stops node i gracefully (node.Node.Leave): peers drop its presences at once, its sockets
+// get 1001.
 func (c *Cluster) Stop(ctx context.Context, i int) error {
 	c.life.Lock()
 	defer c.life.Unlock()
@@ -191,10 +192,8 @@ func (c *Cluster) Stop(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	_, g := c.halt(n)
-	err = g.Leave(ctx)
-	c.stopGateway(n)
-	return err
+	_, nd := c.halt(n)
+	return nd.Leave(ctx)
 }
 
 // Restart starts a stopped or killed node i again: same name and address, a new tracker with a
@@ -241,9 +240,8 @@ func (c *Cluster) Close() error {
 		if !n.Running() {
 			continue
 		}
-		_, g := c.halt(n)
-		errs = append(errs, g.Close())
-		c.stopGateway(n)
+		_, nd := c.halt(n)
+		errs = append(errs, nd.Close())
 	}
 	if c.net != nil {
 		errs = append(errs, c.net.Close())
@@ -268,14 +266,14 @@ func (c *Cluster) started(n *Node) {
 	}
 }
 
-// halt runs the stop hook, marks n stopped and returns the transport and gossip node the
-// caller must shut down (crash, leave or close).
-func (c *Cluster) halt(n *Node) (*memnet.Transport, *gossip.Node) {
+// halt runs the stop hook, marks n stopped and returns the transport and node the caller must
+// shut down (crash, leave or close).
+func (c *Cluster) halt(n *Node) (*memnet.Transport, *node.Node) {
 	c.stopping(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.running = false
-	return n.tp, n.g
+	return n.tp, n.nd
 }
 
 func (c *Cluster) stopping(n *Node) {
@@ -284,7 +282,7 @@ func (c *Cluster) stopping(n *Node) {
 	}
 }
 
-// start starts (or restarts) n with a fresh tracker. c.life must be held.
+// start starts (or restarts) n as a new node.Node with a fresh tracker. c.life must be held.
 func (c *Cluster) start(n *Node) error {
 	tc := tracker.LocalConfig()
 	if c.opts.Tracker != nil {
@@ -303,25 +301,18 @@ func (c *Cluster) start(n *Node) error {
 		}
 	}
 	c.mu.Unlock()
-	tc.Name, tc.Epoch = n.name, epoch
-	if tc.Logger == nil {
-		tc.Logger = c.log
-	}
-	tr, err := tracker.New(tc)
-	if err != nil {
-		return fmt.Errorf("testcluster: node %d: %w", n.index, err)
-	}
+	tc.Name, tc.Epoch = "", epoch
 	gc := gossip.TestConfig()
 	if c.opts.Gossip != nil {
 		gc = c.opts.Gossip(n.index)
 	}
-	gc.Name = n.name
-	gc.Logger = c.log
+	gc.Name = ""
 	if gc.Label == "" {
 		gc.Label = c.label
 	}
 	gc.Join = seeds
 	var tp *memnet.Transport
+	var err error
 	if c.net != nil {
 		tp, err = c.net.NewTransport(n.addr)
 		if err != nil {
@@ -338,37 +329,39 @@ func (c *Cluster) start(n *Node) error {
 			gc.BindPort, _ = strconv.Atoi(port)
 		}
 	}
-	var ln net.Listener
+	goodbye := gc.LeaveTimeout
+	if goodbye <= 0 {
+		goodbye = 2 * time.Second
+	}
+	nc := node.Config{
+		Name: n.name, Tracker: tc, Gossip: &gc, Logger: c.log,
+		ReadHeaderTimeout: 10 * time.Second,
+		Stop:              node.StopConfig{Drain: time.Second, Goodbye: goodbye, Sockets: 5 * time.Second},
+	}
 	if c.opts.Gateways != nil {
-		if ln, err = c.listenGateway(n); err != nil {
+		if nc.Listener, err = c.listenGateway(n); err != nil {
 			if tp != nil {
 				_ = tp.Shutdown()
 			}
 			return err
 		}
-		gc.HTTPAddr = ln.Addr().String()
+		nc.Gateway = c.gatewayConfig(n)
 	}
-	g, err := gossip.New(gc, tr)
+	nd, err := node.New(nc)
 	if err != nil {
 		if tp != nil {
 			_ = tp.Shutdown()
 		}
-		if ln != nil {
-			_ = ln.Close()
+		if nc.Listener != nil {
+			_ = nc.Listener.Close()
 		}
 		return fmt.Errorf("testcluster: node %d: %w", n.index, err)
 	}
 	n.mu.Lock()
-	n.tr, n.g, n.tp, n.addr, n.running = tr, g, tp, g.Addr(), true
-	n.mu.Unlock()
-	if ln != nil {
-		if err := c.serveGateway(n, ln); err != nil {
-			n.mu.Lock()
-			n.running = false
-			n.mu.Unlock()
-			_ = g.Close()
-			return err
-		}
+	n.nd, n.tr, n.tp, n.addr, n.running = nd, nd.Tracker(), tp, nd.Gossip().Addr(), true
+	if nc.Listener != nil {
+		n.httpAddr = nd.HTTPAddr()
 	}
+	n.mu.Unlock()
 	return nil
 }

@@ -112,3 +112,23 @@ func TestGatewaysOnEveryNode(t *testing.T) {
 	b2.await([2]int{2, 1})
 	a.await([2]int{2, 1})
 }
+
+// Regression: Node.Track and the gateway minted owners from two counters into one tracker's
+// owner space. On a one-node cluster with a gateway, a socket's owner equal to a presence's
+// owner made the socket's join fail (already tracked), and its close removed that presence.
+// Owners now come from one place, Tracker.NewOwner. Enough helper presences are tracked that
+// any socket owner the old process-wide counter could hand out in this test binary collides.
+func TestRegressionOwnerCollisionBetweenTrackAndGateway(t *testing.T) {
+	c := newCluster(t, testcluster.Options{Nodes: 1, Gateways: &testcluster.GatewayOptions{}})
+	n := c.Node(0)
+	const helpers = 10_000
+	for range helpers {
+		_, err := n.Track("lobby", "")
+		require.NoError(t, err)
+	}
+	a := dialPhx(t, n.URL(), "lobby")
+	a.await([2]int{helpers + 1, 0}) // the join succeeded: presence_state counts the socket
+	require.NoError(t, a.ws.Close())
+	require.Eventually(t, func() bool { return n.Tracker().Count("lobby").Viewers == helpers },
+		converge, 5*time.Millisecond, "the socket's close must remove only its own presence")
+}

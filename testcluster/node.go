@@ -1,11 +1,10 @@
 package testcluster
 
 import (
-	"net/http"
 	"sync"
-	"sync/atomic"
 
 	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/testcluster/memnet"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/wsgateway"
@@ -18,19 +17,13 @@ type Node struct {
 	index int
 	name  string
 
-	mu      sync.Mutex
-	tr      *tracker.Tracker
-	g       *gossip.Node
-	tp      *memnet.Transport
-	addr    string
-	running bool
-
-	gw       *wsgateway.Gateway // with Options.Gateways, while running
-	srv      *http.Server
-	srvDone  chan struct{}
+	mu       sync.Mutex
+	nd       *node.Node // the current incarnation
+	tr       *tracker.Tracker
+	tp       *memnet.Transport
+	addr     string
+	running  bool
 	httpAddr string // kept across restarts
-
-	owners atomic.Uint64
 }
 
 // Index returns the node's index in the cluster.
@@ -64,7 +57,17 @@ func (n *Node) Tracker() *tracker.Tracker {
 func (n *Node) Gossip() *gossip.Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.g
+	if n.nd == nil {
+		return nil
+	}
+	return n.nd.Gossip()
+}
+
+// Node returns the current incarnation (package node): its Handler, Members, Leave.
+func (n *Node) Node() *node.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nd
 }
 
 // Gateway returns the node's WebSocket gateway (nil without Options.Gateways, or while the
@@ -72,7 +75,10 @@ func (n *Node) Gossip() *gossip.Node {
 func (n *Node) Gateway() *wsgateway.Gateway {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.gw
+	if n.nd == nil || !n.running {
+		return nil
+	}
+	return n.nd.Gateway()
 }
 
 // HTTPAddr returns the host:port of the node's gateway ("" without Options.Gateways).
@@ -91,8 +97,9 @@ func (n *Node) URL() string {
 	return ""
 }
 
-// NewOwner mints a connection id unique on this node (across restarts too).
-func (n *Node) NewOwner() tracker.Owner { return tracker.Owner(n.owners.Add(1)) }
+// NewOwner mints an owner on the current incarnation's tracker (Tracker.NewOwner), so owners
+// of Track and of the gateway's sockets never collide.
+func (n *Node) NewOwner() tracker.Owner { return n.Tracker().NewOwner() }
 
 // Track tracks a presence of a new owner in topic (user "" = anonymous) and returns the owner.
 func (n *Node) Track(topic, user string) (tracker.Owner, error) {

@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/headcount-io/headcount/crdt"
 )
 
-// Owner is a connection id minted by the caller (the gateway, or an
-// embedding service). It must be unique on this node while it is in use.
+// Owner is a connection id: the presences of one owner leave together
+// (UntrackOwner). Mint owners with Tracker.NewOwner, the one source of
+// owners on a node, so that two callers (the gateway and an embedding
+// service, say) never share one.
 type Owner uint64
 
 // Ref identifies a presence within its owner replica's chain; Update mints
@@ -62,6 +65,8 @@ type Tracker struct {
 	cfg  Config
 	self crdt.Replica
 	log  *slog.Logger
+
+	minted atomic.Uint64 // the last owner NewOwner minted
 
 	mu        sync.Mutex
 	state     *crdt.State
@@ -123,6 +128,13 @@ func New(cfg Config) (*Tracker, error) {
 
 // Self returns this node's replica identity.
 func (t *Tracker) Self() crdt.Replica { return t.self }
+
+// NewOwner mints an owner unique on this tracker (never 0). Every caller
+// that tracks presences on this tracker (the gateway, testcluster, an
+// embedding service) must take its owners from here: owners from two
+// counters collide, and then one connection's close removes another's
+// presences. Safe for concurrent use; it never blocks.
+func (t *Tracker) NewOwner() Owner { return Owner(t.minted.Add(1)) }
 
 // Config returns the configuration the tracker runs with.
 func (t *Tracker) Config() Config { return t.cfg }

@@ -13,38 +13,24 @@ import (
 var (
 	// ErrInvalidConfig is wrapped by every configuration error returned by New.
 	ErrInvalidConfig = errors.New("wsgateway: invalid config")
-	// ErrClosed is returned by operations on a gateway after Shutdown.
-	ErrClosed = errors.New("wsgateway: closed")
 	// ErrUnauthorized is returned (wrapped) by authenticators for a token that must be refused;
 	// the upgrade is then answered with HTTP 403.
 	ErrUnauthorized = errors.New("wsgateway: unauthorized")
 )
 
-// Member is one node of the cluster as seen by this node, served by GET /v1/members.
-type Member struct {
-	Name   string `json:"name"`
-	Addr   string `json:"addr"`
-	HTTP   string `json:"http"`
-	Status string `json:"status"`
-	Epoch  uint64 `json:"epoch"`
-	Self   bool   `json:"self"`
-	// Since is when the member entered Status, as this node saw it (omitted when unknown).
-	Since time.Time `json:"since,omitzero"`
-}
-
 // Config configures a Gateway. Start from DefaultConfig and set Tracker. A zero limit means
 // "no limit" only where the field's comment says so; negative values are always invalid.
 type Config struct {
 	// Tracker holds the presences. Required. The gateway tracks one presence per joined channel,
-	// owned by a per-connection id it mints, and subscribes to topic changes.
+	// owned by a per-connection owner from Tracker.NewOwner, and subscribes to topic changes.
 	Tracker Tracker
 
-	// NodeName is this node's name, reported by /v1/members when Members is nil and in logs.
-	NodeName string
-
-	// Members returns this node's view of the cluster for GET /v1/members. It may be called
-	// concurrently and must not block for long. Nil serves a single member (this node).
-	Members func() []Member
+	// Partial reports whether some member of the cluster is neither alive nor gone for good
+	// (suspect, failed, incompatible): its presences are then missing from every count, which
+	// is served as "partial" (issue 12). It may be called concurrently and must not block for
+	// long. Nil: only the tracker's down replicas make counts partial. Package node sets it
+	// from gossip's members.
+	Partial func() bool
 
 	// JWTSecret is an HMAC (HS256/384/512) key for tokens (the `token` query parameter, the
 	// `authToken` subprotocol or an `Authorization: Bearer` header); it always verifies,
@@ -110,14 +96,10 @@ type Config struct {
 	// DemoTokenTTL is the lifetime of a demo token.
 	DemoTokenTTL time.Duration
 
-	// SeparateAdmin moves the operator endpoints (/metrics and /v1/members, which show node
-	// names, internal gossip addresses and epochs) from Handler to AdminHandler, to be served
-	// on an address browsers cannot reach.
-	SeparateAdmin bool
-
-	// Registry receives the gateway's metrics and is served by /metrics. Nil creates a private
-	// registry. Two gateways must not share one registry.
-	Registry *prometheus.Registry
+	// Registerer receives the gateway's metrics (headcount_gateway_*); nil registers them
+	// nowhere. Two gateways need two registerers, or one wrapped with a distinct label each
+	// (package node adds node=<name>). The gateway does not serve /metrics: package node does.
+	Registerer prometheus.Registerer
 
 	// Logger receives the gateway's logs. Nil discards them.
 	Logger *slog.Logger
@@ -204,7 +186,6 @@ type Config struct {
 // DefaultConfig returns the production defaults. Tracker must still be set.
 func DefaultConfig() Config {
 	return Config{
-		NodeName:         "headcount",
 		DemoTokenTTL:     15 * time.Minute,
 		CoalesceWindow:   50 * time.Millisecond,
 		MaxFrameBytes:    64 << 10,

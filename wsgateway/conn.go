@@ -2,7 +2,6 @@ package wsgateway
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 )
@@ -15,10 +14,6 @@ const (
 	closePolicy         = websocket.ClosePolicyViolation         // 1008: slow consumer
 	closeTokenExpired   = 4001                                   // the token's exp has passed
 )
-
-// nextOwner mints connection ids: unique in the process, so unique on the node even when
-// several gateways share one tracker.
-var nextOwner atomic.Uint64
 
 // outFrame is one frame waiting in a connection's queue.
 type outFrame struct {

@@ -15,8 +15,8 @@ type engine interface {
 	count(topic string) Counts
 	// subscribe reports topics whose presences changed.
 	subscribe() engineSub
-	// stats returns the node's numbers of presences and topics (for metrics).
-	stats() (presences, topics int)
+	// newOwner mints a connection's owner (Tracker.NewOwner).
+	newOwner() uint64
 	// holdRollup and releaseRollup hold and release a roll-up topic's counts (an observer
 	// of "video:*"); holdRollup may fail with errTooManyRollups.
 	holdRollup(topic string) error

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Gateway serves the WebSocket endpoint and the HTTP API of one node. Create it with New; it is
@@ -24,7 +23,6 @@ type Gateway struct {
 	jwt      *JWTAuthenticator // the built-in Authenticator, nil when Config replaced it
 	authz    Authorizer
 	demo     *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
-	registry *prometheus.Registry
 	metrics  *metrics
 	hub      *hub
 	upgrader websocket.Upgrader
@@ -67,11 +65,7 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	g.registry = cfg.Registry
-	if g.registry == nil {
-		g.registry = prometheus.NewRegistry()
-	}
-	m, err := newMetrics(g.registry, g)
+	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +98,9 @@ func New(cfg Config) (*Gateway, error) {
 }
 
 // Handler returns the gateway's routes: /socket/websocket, /socket/longpoll, /v1/topics/{topic},
-// /v1/members, /v1/demo/token, /healthz, /readyz, /metrics and the demo page at /; without
-// /v1/members and /metrics when Config.SeparateAdmin is set (see AdminHandler).
+// /v1/demo/token, /healthz, /readyz and the demo page at /. (/v1/members and /metrics are
+// package node's.)
 func (g *Gateway) Handler() http.Handler { return g.handler }
-
-// Registry returns the registry the gateway's metrics are in (Config.Registry or its own).
-func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
 // SetReady sets what /readyz answers (the gateway starts ready; it is never ready again after
 // Shutdown).
@@ -120,6 +111,16 @@ func (g *Gateway) Connections() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.nconns
+}
+
+// Refuse makes the gateway refuse new connections (HTTP 503) and answer /readyz with 503,
+// while the open ones keep working until Shutdown. It is the "stop accepting" step of a node's
+// stop (package node) and is idempotent.
+func (g *Gateway) Refuse() {
+	g.mu.Lock()
+	g.stopping.Store(true)
+	g.mu.Unlock()
+	g.ready.Store(false)
 }
 
 // Shutdown refuses new sockets, closes every socket with 1001 (going away, so phoenix clients
@@ -244,7 +245,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{
 		g: g, t: &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout},
-		id: nextOwner.Add(1), user: id.User, ident: id, vsn: vsn, ip: ip,
+		id: g.eng.newOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}

@@ -13,8 +13,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/headcount-io/headcount/tracker"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/headcount-io/headcount/internal/solo"
+	"github.com/headcount-io/headcount/tracker"
 )
 
 // waitFor bounds every eventual outcome in these tests; generous for a loaded machine.
@@ -34,34 +38,10 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// driveTracker flushes the tracker's local operations as a transport would (there are no
-// peers, so the outbound messages are dropped). It stops when the test ends.
-func driveTracker(t testing.TB, tr *tracker.Tracker) {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tr.Pending():
-			case <-tick.C:
-			}
-			tr.Tick(time.Now())
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		<-done
-	})
-}
-
 type testGateway struct {
 	g   *Gateway
 	tr  *tracker.Tracker
+	reg *prometheus.Registry // the gateway's metrics, served at /metrics
 	srv *httptest.Server
 	url string // ws://127.0.0.1:port/socket/websocket
 }
@@ -71,7 +51,7 @@ func newTracker(t testing.TB) *tracker.Tracker {
 	cfg.Name = "test"
 	tr, err := tracker.New(cfg)
 	require.NoError(t, err)
-	driveTracker(t, tr)
+	t.Cleanup(solo.Start(tr)) // no peers: the single node's tick loop flushes its operations
 	return tr
 }
 
@@ -85,8 +65,9 @@ func startGateway(t testing.TB, mutate func(*Config)) *testGateway {
 func startGatewayOn(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) *testGateway {
 	t.Helper()
 	cfg := DefaultConfig()
+	reg := prometheus.NewRegistry()
 	cfg.Tracker = tr
-	cfg.NodeName = "test"
+	cfg.Registerer = reg
 	cfg.JWTSecret = testSecret
 	cfg.Logger = testLogger(t)
 	if mutate != nil {
@@ -94,14 +75,17 @@ func startGatewayOn(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) *te
 	}
 	g, err := New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(g.Handler())
+	mux := http.NewServeMux() // /metrics as package node serves it
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", g.Handler())
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
 		require.NoError(t, g.Shutdown(ctx))
 		srv.Close()
 	})
-	return &testGateway{g: g, tr: tr, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"}
+	return &testGateway{g: g, tr: tr, reg: reg, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"}
 }
 
 // client is a test WebSocket client speaking raw frames.

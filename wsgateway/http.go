@@ -27,9 +27,6 @@ func (g *Gateway) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 	})
-	if !g.cfg.SeparateAdmin {
-		g.adminRoutes(mux)
-	}
 	files := http.FileServerFS(webFS())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -79,25 +76,6 @@ func (g *Gateway) serveTopic(w http.ResponseWriter, r *http.Request) {
 		Viewers: countPayload{c.Viewers}, Users: countPayload{c.Users}, Connections: countPayload{c.Connections},
 		Partial: g.isPartial(),
 	})
-}
-
-// membersPayload is GET /v1/members.
-type membersPayload struct {
-	Node    string   `json:"node"`
-	Members []Member `json:"members"`
-}
-
-func (g *Gateway) serveMembers(w http.ResponseWriter, _ *http.Request) {
-	var ms []Member
-	if g.cfg.Members != nil {
-		ms = g.cfg.Members()
-	} else {
-		ms = []Member{{Name: g.cfg.NodeName, Status: "alive", Self: true}}
-	}
-	if ms == nil {
-		ms = []Member{}
-	}
-	writeJSON(w, http.StatusOK, membersPayload{Node: g.cfg.NodeName, Members: ms})
 }
 
 // maxDemoUser bounds the user name of a demo token, in bytes.

@@ -370,7 +370,7 @@ func TestLongPollClientThatNeverPolls(t *testing.T) {
 
 // counterOf reads headcount_gateway_errors_total{kind} from the gateway's registry.
 func counterOf(t *testing.T, tg *testGateway, kind string) float64 {
-	mfs, err := tg.g.Registry().Gather()
+	mfs, err := tg.reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != "headcount_gateway_errors_total" {

@@ -1,8 +1,6 @@
 package wsgateway
 
 import (
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,7 +21,10 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry() // registered nowhere anyone gathers
+	}
 	const ns, sub = "headcount", "gateway"
 	opts := func(name, help string) prometheus.Opts {
 		return prometheus.Opts{Namespace: ns, Subsystem: sub, Name: name, Help: help}
@@ -39,43 +40,16 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		diffsSent:     prometheus.NewCounter(prometheus.CounterOpts(opts("diffs_sent_total", "presence_diff frames written to sockets."))),
 		personalDiffs: prometheus.NewCounter(prometheus.CounterOpts(opts("personal_diffs_total", "presence_diff frames encoded for one socket that was behind."))),
 		diffEncodes:   prometheus.NewCounter(prometheus.CounterOpts(opts("shared_diff_encodes_total", "presence_diff frames encoded once and shared by a topic's sockets."))),
-		broadcasts:    &countedCounter{Counter: prometheus.NewCounter(prometheus.CounterOpts(opts("diff_broadcasts_total", "Coalescing windows that sent a topic's changed counts.")))},
-		topicChanges:  &countedCounter{Counter: prometheus.NewCounter(prometheus.CounterOpts(opts("topic_changes_total", "Topic change notifications received from the tracker.")))},
+		broadcasts:    prometheus.NewCounter(prometheus.CounterOpts(opts("diff_broadcasts_total", "Coalescing windows that sent a topic's changed counts."))),
+		topicChanges:  prometheus.NewCounter(prometheus.CounterOpts(opts("topic_changes_total", "Topic change notifications received from the tracker."))),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts(opts("errors_total", "Refused upgrades, refused joins, bad frames and failed sockets, by kind.")),
 			[]string{"kind"}),
 	}
-	ratio := prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("coalescing_ratio",
-		"Topic change notifications per diff broadcast (higher = more coalescing).")), func() float64 {
-		b := counterValue(m.broadcasts)
-		if b == 0 {
-			return 0
-		}
-		return counterValue(m.topicChanges) / b
-	})
-	presences := prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("tracker_presences", "Presences in the tracker (all replicas).")),
-		func() float64 { p, _ := g.eng.stats(); return float64(p) })
-	trackerTopics := prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("tracker_topics", "Topics in the tracker (all replicas).")),
-		func() float64 { _, t := g.eng.stats(); return float64(t) })
 	for _, c := range []prometheus.Collector{m.conns, m.lpSessions, m.channels, m.topics, m.joins, m.framesIn, m.framesOut,
-		m.diffsSent, m.personalDiffs, m.diffEncodes, m.broadcasts, m.topicChanges, m.errors, ratio, presences, trackerTopics} {
+		m.diffsSent, m.personalDiffs, m.diffEncodes, m.broadcasts, m.topicChanges, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
-}
-
-// countedCounter is a Prometheus counter whose value the gateway can read back.
-type countedCounter struct {
-	prometheus.Counter
-	n atomic.Uint64
-}
-
-func (c *countedCounter) Inc() { c.n.Add(1); c.Counter.Inc() }
-
-func counterValue(c prometheus.Counter) float64 {
-	if cc, ok := c.(*countedCounter); ok {
-		return float64(cc.n.Load())
-	}
-	return 0
 }

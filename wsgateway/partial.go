@@ -25,22 +25,13 @@ func (s *sub) shape() shape {
 }
 
 // isPartial reports whether some member is suspect or down: the tracker holds a replica it
-// sees as down, or the membership view has a member neither alive nor gone for good.
+// sees as down, or Config.Partial says the membership view has a member neither alive nor
+// gone for good.
 func (g *Gateway) isPartial() bool {
 	if g.eng.downReplicas() > 0 {
 		return true
 	}
-	if g.cfg.Members == nil {
-		return false
-	}
-	for _, m := range g.cfg.Members() {
-		switch m.Status {
-		case "", "alive", "left":
-		default:
-			return true
-		}
-	}
-	return false
+	return g.cfg.Partial != nil && g.cfg.Partial()
 }
 
 // checkPartial refreshes the gateway's partial flag; it reports whether it changed.

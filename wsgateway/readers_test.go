@@ -221,13 +221,7 @@ func TestOriginMatch(t *testing.T) {
 func TestPartial(t *testing.T) {
 	var suspect atomic.Bool
 	tg := startGateway(t, func(c *Config) {
-		c.Members = func() []Member {
-			status := "alive"
-			if suspect.Load() {
-				status = "suspect"
-			}
-			return []Member{{Name: "test", Status: "alive", Self: true}, {Name: "b", Status: status}}
-		}
+		c.Partial = suspect.Load
 	})
 	asks := tg.dial(t, "vsn=2.0.0")
 	asks.sendRaw(`["1","1","room:a","phx_join",{"observe":true,"partial":true}]`)

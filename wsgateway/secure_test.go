@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/headcount-io/headcount/internal/solo"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/stretchr/testify/require"
 )
@@ -172,33 +172,6 @@ func demoToken(t *testing.T, tg *testGateway, user string) string {
 	return out.Token
 }
 
-// TestSeparateAdmin pins issue 10: /metrics and /v1/members (node names, gossip addresses,
-// epochs) were public on the browser port.
-func TestSeparateAdmin(t *testing.T) {
-	tg := startGateway(t, func(c *Config) { c.SeparateAdmin = true })
-	admin := httptest.NewServer(tg.g.AdminHandler())
-	defer admin.Close()
-	for _, path := range []string{"/metrics", "/v1/members"} {
-		status, _ := httpGetStatus(t, tg.srv.URL+path)
-		require.Equal(t, http.StatusNotFound, status, "%s on the public handler", path)
-		status, body := httpGetStatus(t, admin.URL+path)
-		require.Equal(t, http.StatusOK, status, path)
-		require.NotEmpty(t, body)
-	}
-	status, _ := httpGetStatus(t, tg.srv.URL+"/healthz")
-	require.Equal(t, http.StatusOK, status)
-	status, _ = httpGetStatus(t, admin.URL+"/healthz")
-	require.Equal(t, http.StatusNotFound, status)
-	tg.dial(t, "vsn=2.0.0").join("room:a", "1") // sockets still on the public handler
-
-	// Without SeparateAdmin, both are on the public handler as before.
-	plain := startGateway(t, nil)
-	for _, path := range []string{"/metrics", "/v1/members"} {
-		status, _ := httpGetStatus(t, plain.srv.URL+path)
-		require.Equal(t, http.StatusOK, status, path)
-	}
-}
-
 func httpGetStatus(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -217,7 +190,7 @@ func TestNodeCapsRefuseJoins(t *testing.T) {
 	cfg.MaxLocalPresences, cfg.MaxLocalTopics = 3, 2
 	tr, err := tracker.New(cfg)
 	require.NoError(t, err)
-	driveTracker(t, tr)
+	t.Cleanup(solo.Start(tr))
 	tg := startGatewayOn(t, tr, nil)
 	c := tg.dial(t, "vsn=2.0.0")
 	c.join("room:a", "1")

@@ -9,6 +9,9 @@ import (
 // Tracker is what the gateway needs from package tracker; *tracker.Tracker implements it.
 // Every method is called concurrently from socket goroutines and must not block on I/O.
 type Tracker interface {
+	// NewOwner mints the owner of one connection's presences (tracker.Tracker.NewOwner): the
+	// gateway takes every owner from here, so presences an embedder tracks never collide.
+	NewOwner() tracker.Owner
 	Track(o tracker.Owner, topic, user string, meta []byte) (tracker.Ref, error)
 	Untrack(o tracker.Owner, topic string) error
 	UntrackOwner(o tracker.Owner) int
@@ -58,10 +61,7 @@ func (e trackerEngine) count(topic string) Counts {
 
 func (e trackerEngine) subscribe() engineSub { return e.t.Subscribe() }
 
-func (e trackerEngine) stats() (int, int) {
-	s := e.t.Stats()
-	return s.Presences, s.Topics
-}
+func (e trackerEngine) newOwner() uint64 { return uint64(e.t.NewOwner()) }
 
 func (e trackerEngine) holdRollup(topic string) error {
 	err := e.t.HoldRollup(topic)

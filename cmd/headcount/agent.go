@@ -17,11 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/internal/httpguard"
-	"github.com/headcount-io/headcount/tracker"
-	"github.com/headcount-io/headcount/tracker/trackerprom"
-	"github.com/headcount-io/headcount/webhook"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/wsgateway"
 )
 
@@ -55,115 +52,64 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	return ag.serveUntilSignal(ctx, e.signals, e.reload)
 }
 
-// agent is one running node: tracker, gossip and gateway behind an HTTP server.
+// agent is one running node (package node) behind the --http listener, plus pprof.
 type agent struct {
 	cfg     *agentConfig
 	log     *slog.Logger
-	node    *gossip.Node
-	hook    *webhook.Hook // nil without --webhook-url
-	gw      *wsgateway.Gateway
-	srv     *http.Server
+	node    *node.Node
 	pprof   *http.Server
 	admin   *http.Server // --admin-http, nil when off
-	served  <-chan error // the HTTP server's Serve result
 	httpURL string       // http://host:port of the listener, for logs
 }
 
 // startAgent opens the listeners and starts the node. On error everything
 // already started is stopped again.
 func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
-	ag := &agent{cfg: cfg, log: log}
-	var cleanup []func()
-	defer func() {
-		if err != nil {
-			for i := len(cleanup) - 1; i >= 0; i-- {
-				cleanup[i]()
-			}
-		}
-	}()
-
 	ln, err := net.Listen("tcp", cfg.http.String())
 	if err != nil {
 		return nil, listenError("http", cfg.http.String(), err)
 	}
-	cleanup = append(cleanup, func() { _ = ln.Close() })
-	ag.httpURL = "http://" + ln.Addr().String()
-
-	tcfg := tracker.DefaultConfig()
-	if cfg.profile == "local" {
-		tcfg = tracker.LocalConfig()
-	}
-	tcfg.Name = cfg.name
-	tcfg.MaxLocalPresences, tcfg.MaxLocalTopics = cfg.maxPresences, cfg.maxTopics
-	tcfg.Logger = log.With("component", "tracker")
-	trk, err := tracker.New(tcfg)
+	defer func() {
+		if err != nil {
+			_ = ln.Close()
+		}
+	}()
+	ag := &agent{cfg: cfg, log: log, httpURL: "http://" + ln.Addr().String()}
+	nc, err := nodeConfig(cfg, ln, log)
 	if err != nil {
 		return nil, err
 	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.name}, reg).MustRegister(trackerprom.New(trk))
-	gcfg := gossipConfig(cfg)
-	gcfg.HTTPAddr = cfg.httpAdvertise(ln.Addr())
-	gcfg.Registerer = reg
-	gcfg.Logger = log.With("component", "gossip")
-	ag.node, err = gossip.New(gcfg, trk)
-	if err != nil {
-		return nil, listenError("bind", cfg.bind.String(), err)
-	}
-	cleanup = append(cleanup, func() { _ = ag.node.Close() })
-
-	if cfg.webhook != nil { // issue 13
-		if ag.hook, err = startWebhook(*cfg.webhook, cfg.name, trk, ag.node, reg, log); err != nil {
-			return nil, err
-		}
-		cleanup = append(cleanup, func() { _ = ag.hook.Close() })
-	}
-
-	wcfg := wsgateway.DefaultConfig()
-	wcfg.Tracker = trk
-	wcfg.NodeName = cfg.name
-	wcfg.Members = membersOf(ag.node)
-	cfg.auth.apply(&wcfg) // issue 11: keys, JWKS, claims, public topics
-	wcfg.AllowedOrigins = cfg.allowedOrigins
-	wcfg.MaxConns = cfg.maxConns
-	wcfg.MaxConnsPerIP = cfg.maxConnsPerIP
-	wcfg.CoalesceWindow = cfg.coalesceWindow
-	cfg.readers.apply(&wcfg) // issue 12
-	wcfg.DemoTokens = cfg.demoTokens
-	if cfg.demoTokens {
-		wcfg.DemoTokenKey = demoTokenKey(cfg.jwtSecret)
-		log.Warn("--demo-tokens is on: anyone can mint a token for any user; never use it in production")
-	}
-	wcfg.SeparateAdmin = cfg.adminHTTP != ""
-	wcfg.Registry = reg
-	wcfg.Logger = log.With("component", "wsgateway")
-	ag.gw, err = wsgateway.New(wcfg)
-	if err != nil {
-		return nil, err
-	}
-	cleanup = append(cleanup, func() { _ = ag.gw.Shutdown(context.Background()) })
-
-	if cfg.pprof != "" {
-		if ag.pprof, err = startPprof(cfg.pprof, log); err != nil {
-			return nil, err
-		}
-	}
-
-	if cfg.adminHTTP != "" {
-		if ag.admin, err = startAdmin(cfg.adminHTTP, ag.gw.AdminHandler(), log); err != nil {
-			return nil, err
-		}
-		cleanup = append(cleanup, func() { _ = ag.admin.Close() })
-	}
-	guard, err := httpguard.New(cfg.httpGuard)
+	nc.Registerer = reg
+	guard, err := httpguard.New(cfg.httpGuard) // issue 10: timeouts and plain-HTTP caps
 	if err != nil {
 		return nil, err
 	}
 	registerGuardMetrics(reg, guard)
-	ag.srv, ag.served = serveGuarded(ln, ag.gw.Handler(), guard, log)
-	ag.gw.SetReady(true)
+	nc.Listener = guard.Listener(nc.Listener)
+	nc.NewServer = guard.Server
+	if ag.node, err = node.New(nc); err != nil {
+		if errors.Is(err, node.ErrInvalidConfig) || errors.Is(err, wsgateway.ErrInvalidConfig) {
+			return nil, err
+		}
+		return nil, listenError("bind", cfg.bind.String(), err)
+	}
+	if cfg.pprof != "" {
+		if ag.pprof, err = startPprof(cfg.pprof, log); err != nil {
+			_ = ag.node.Close()
+			return nil, err
+		}
+	}
+	if cfg.adminHTTP != "" {
+		if ag.admin, err = startAdmin(cfg.adminHTTP, ag.node.AdminHandler(), log); err != nil {
+			_ = ag.node.Close()
+			if ag.pprof != nil {
+				_ = ag.pprof.Close()
+			}
+			return nil, err
+		}
+	}
 	switch {
 	case cfg.insecureGossip:
 		log.Warn("--insecure-gossip: gossip is neither authenticated nor encrypted; anyone who can reach " +
@@ -178,6 +124,47 @@ func startAgent(cfg *agentConfig, log *slog.Logger) (_ *agent, err error) {
 	return ag, nil
 }
 
+// nodeConfig maps the agent's flags onto a node.Config serving ln. This is
+// the one place where flags become configuration.
+func nodeConfig(cfg *agentConfig, ln net.Listener, log *slog.Logger) (node.Config, error) {
+	nc := node.DefaultConfig()
+	if cfg.profile == "local" {
+		nc = node.LocalConfig()
+	}
+	nc.Name = cfg.name
+	nc.Logger = log
+	nc.Listener = ln
+	nc.Stop = node.Split(cfg.shutdown)
+	nc.SeparateAdmin = cfg.adminHTTP != "" // issue 10
+	nc.Tracker.MaxLocalPresences, nc.Tracker.MaxLocalTopics = cfg.maxPresences, cfg.maxTopics
+
+	g := nc.Gossip
+	g.BindAddr = cfg.bind.host
+	g.BindPort = cfg.bind.port
+	g.AdvertiseAddr = cfg.advertise.host
+	g.AdvertisePort = cfg.advertise.port
+	g.HTTPAddr = cfg.httpAdvertise(ln.Addr())
+	g.Join = cfg.join
+	g.SecretKeys = cfg.gossipKeys
+	g.Label = cfg.label
+
+	w := nc.Gateway
+	cfg.auth.apply(w) // issue 11: keys, JWKS, claims, public topics
+	w.AllowedOrigins = cfg.allowedOrigins
+	w.MaxConns = cfg.maxConns
+	w.MaxConnsPerIP = cfg.maxConnsPerIP
+	w.CoalesceWindow = cfg.coalesceWindow
+	cfg.readers.apply(w) // issue 12
+	w.DemoTokens = cfg.demoTokens
+	if cfg.demoTokens {
+		w.DemoTokenKey = demoTokenKey(cfg.jwtSecret)
+		log.Warn("--demo-tokens is on: anyone can mint a token for any user; never use it in production")
+	}
+
+	nc.Webhook = cfg.webhook // issue 13; nil without --webhook-url
+	return nc, nil
+}
+
 // serveUntilSignal waits for a stop signal, ctx's end or a server failure,
 // then stops gracefully within the shutdown timeout. A second signal forces
 // an immediate return. A reload signal (SIGHUP) re-reads --gossip-key-file
@@ -188,7 +175,7 @@ wait:
 	for {
 		select {
 		case <-reload:
-			n, err := reloadGossipKeys(ag.node.Keyring(), ag.cfg.gossipKeyFile)
+			n, err := reloadGossipKeys(ag.node.Gossip().Keyring(), ag.cfg.gossipKeyFile)
 			if err != nil {
 				ag.log.Error("gossip keys not reloaded", "err", err)
 			} else {
@@ -201,7 +188,7 @@ wait:
 		case <-ctx.Done():
 			ag.log.Info("stopping", "reason", context.Cause(ctx))
 			break wait
-		case err := <-ag.served:
+		case err := <-ag.node.Err():
 			cause = fmt.Errorf("http server: %w", err)
 			ag.log.Error("http server failed, stopping", "err", err)
 			break wait
@@ -220,72 +207,15 @@ wait:
 	}
 }
 
-// stop is the graceful stop: not ready, no new connections, goodbye to the
-// cluster, sockets closed with 1001 so clients reconnect elsewhere. It takes
-// at most the shutdown timeout: the goodbye gets half of it (its peers may be
-// stopping too), the sockets the rest. A step that fails or runs out of time
-// is logged and the stop goes on: peers then notice through failure
-// detection instead of the goodbye.
+// stop is the graceful stop: the node's stop order (node/stop.go), whose
+// steps share --shutdown-timeout (node.Split), then pprof.
 func (ag *agent) stop() {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), ag.cfg.shutdown)
-	defer cancel()
-	warn := func(step string, err error) {
-		if err != nil {
-			ag.log.Warn("graceful stop: "+step+" failed", "err", err)
-		}
-	}
-	ag.gw.SetReady(false)
-	// Shutdown closes the listener and waits for plain HTTP requests;
-	// upgraded WebSockets are the gateway's to close.
-	warn("http shutdown", ag.srv.Shutdown(ctx))
-	if ag.hook != nil {
-		_ = ag.hook.Close() // before the goodbye: the members taking its topics over send their state
-	}
-	leaveCtx, cancelLeave := context.WithTimeout(ctx, ag.cfg.shutdown/2)
-	warn("gossip leave", ag.node.Leave(leaveCtx))
-	cancelLeave()
-	warn("closing sockets", ag.gw.Shutdown(ctx))
-	warn("gossip close", ag.node.Close())
-	_ = ag.srv.Close()
+	_ = ag.node.Leave(context.Background()) // failed steps are logged by the node
 	if ag.pprof != nil {
 		_ = ag.pprof.Close()
 	}
 	if ag.admin != nil {
 		_ = ag.admin.Close()
-	}
-	ag.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
-}
-
-// gossipConfig maps the agent's flags onto the chosen gossip profile.
-func gossipConfig(cfg *agentConfig) gossip.Config {
-	g := gossip.DefaultConfig()
-	if cfg.profile == "local" {
-		g = gossip.LocalConfig()
-	}
-	g.Name = cfg.name
-	g.BindAddr = cfg.bind.host
-	g.BindPort = cfg.bind.port
-	g.AdvertiseAddr = cfg.advertise.host
-	g.AdvertisePort = cfg.advertise.port
-	g.Join = cfg.join
-	g.SecretKeys = cfg.gossipKeys
-	g.Label = cfg.label
-	return g
-}
-
-// membersOf adapts the gossip view of the cluster to the gateway's /v1/members.
-func membersOf(n *gossip.Node) func() []wsgateway.Member {
-	return func() []wsgateway.Member {
-		ms := n.Members()
-		out := make([]wsgateway.Member, 0, len(ms))
-		for _, m := range ms {
-			out = append(out, wsgateway.Member{
-				Name: m.Name, Addr: m.Addr, HTTP: m.HTTP, Status: m.Status, Epoch: m.Epoch, Self: m.Self,
-				Since: m.Since,
-			})
-		}
-		return out
 	}
 }
 

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"time"
 
-	"github.com/headcount-io/headcount/gossip"
-	"github.com/headcount-io/headcount/tracker"
-	"github.com/headcount-io/headcount/wsgateway"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/wsgateway/wsload"
 )
 
@@ -61,47 +57,24 @@ func fromPercentiles(name string, p wsload.Percentiles, note string) benchResult
 	return benchResult{Name: name, Samples: p.N, P50: ms(p.P50), P90: ms(p.P90), P99: ms(p.P99), Max: ms(p.Max), Note: note}
 }
 
-// startBenchGateway serves a gateway over a fresh tracker on a loopback port,
-// with no connection limits, and returns its socket URL and a stop function.
+// startBenchGateway serves a one-node cluster (gossip drives the tracker as
+// in an agent) on a loopback port, with no connection limits, and returns
+// its socket URL and a stop function.
 func startBenchGateway() (string, func(), error) {
-	tcfg := tracker.LocalConfig()
-	tcfg.Name = "bench-fanout"
-	tr, err := tracker.New(tcfg)
-	if err != nil {
-		return "", nil, err
-	}
-	// A one-node gossip cluster drives the tracker (Tick) as in an agent;
-	// without a driver its batched operations would pile up.
-	ncfg := gossip.LocalConfig()
-	ncfg.Name = tcfg.Name
-	ncfg.BindPort = 0
-	node, err := gossip.New(ncfg, tr)
-	if err != nil {
-		return "", nil, err
-	}
-	gcfg := wsgateway.DefaultConfig()
-	gcfg.Tracker = tr
-	gcfg.NodeName = tcfg.Name
-	gcfg.MaxConns = 0
-	gcfg.MaxConnsPerIP = 0
-	gw, err := wsgateway.New(gcfg)
-	if err != nil {
-		_ = node.Close()
-		return "", nil, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		_ = gw.Shutdown(context.Background())
-		_ = node.Close()
 		return "", nil, err
 	}
-	srv, _ := serveHTTP(ln, gw.Handler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-		_ = srv.Close()
-		_ = node.Close()
+	cfg := node.LocalConfig()
+	cfg.Name = "bench-fanout"
+	cfg.Listener = ln
+	cfg.Gateway.MaxConns = 0
+	cfg.Gateway.MaxConnsPerIP = 0
+	nd, err := node.New(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return "", nil, err
 	}
+	stop := func() { _ = nd.Close() }
 	return "ws://" + ln.Addr().String() + "/socket/websocket", stop, nil
 }

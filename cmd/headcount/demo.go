@@ -7,8 +7,6 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/testcluster"
 	"github.com/headcount-io/headcount/tracker"
@@ -101,7 +99,6 @@ func startDemo(nodes int, base hostPort, log *slog.Logger) (*demoCluster, error)
 				cfg := wsgateway.DefaultConfig()
 				cfg.DemoTokenKey = secret
 				cfg.DemoTokens = true
-				cfg.Registry = prometheus.NewRegistry()
 				return cfg
 			},
 		},

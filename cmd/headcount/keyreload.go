@@ -52,7 +52,7 @@ func reloadGossipKeys(kr *memberlist.Keyring, path string) (int, error) {
 func (ag *agent) reloadJWTKeys() {
 	keys, err := ag.cfg.auth.reload()
 	if err == nil {
-		err = ag.gw.SetJWTKeys(keys)
+		err = ag.node.Gateway().SetJWTKeys(keys)
 	}
 	if err != nil {
 		ag.log.Error("JWT keys not reloaded; the previous keys stay in use", "err", err)

@@ -1,11 +1,11 @@
 // Command server is the gateway the interop suite tests the official phoenix JS client
-// against: one node (a tracker and a wsgateway, no gossip) on a loopback port. It prints its
+// against: one single node (package node without gossip) on a loopback port. It prints its
 // base URL (http://127.0.0.1:PORT) as the first line of stdout and serves until stdin closes
 // or it gets SIGINT/SIGTERM.
 //
-// POST /test/restart replaces the gateway by a new one on the same tracker and listener: every
-// socket is closed by the server with 1001, as when a node is redeployed, and clients
-// reconnect to the new gateway.
+// POST /test/restart replaces the node by a new one on the same listener: every socket is
+// closed by the server with 1001, as when a node is redeployed, and clients reconnect to the
+// new node.
 package main
 
 import (
@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/headcount-io/headcount/tracker"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/wsgateway"
 )
 
@@ -60,32 +60,32 @@ var longPoll = func(*wsgateway.Config) {}
 // access applies the identity and access flags to every gateway's Config.
 var access = func(*wsgateway.Config) {}
 
-// server holds the current gateway; /test/restart swaps it.
+// server holds the current node; /test/restart swaps it.
 type server struct {
-	tr     *tracker.Tracker
 	secret []byte
 	idle   time.Duration
 
 	mu sync.Mutex
-	gw *wsgateway.Gateway
+	nd *node.Node
 }
 
-func (s *server) newGateway() (*wsgateway.Gateway, error) {
-	cfg := wsgateway.DefaultConfig()
-	cfg.Tracker = s.tr
-	cfg.NodeName = "interop"
-	cfg.JWTSecret = s.secret
-	cfg.DemoTokens = true
-	cfg.IdleTimeout = s.idle
-	longPoll(&cfg)
-	access(&cfg)
-	return wsgateway.New(cfg)
+// newNode starts a single node (no gossip: its tracker is ticked by the node) with a gateway.
+func (s *server) newNode() (*node.Node, error) {
+	cfg := node.LocalConfig()
+	cfg.Name = "interop"
+	cfg.Gossip = nil
+	cfg.Gateway.JWTSecret = s.secret
+	cfg.Gateway.DemoTokens = true
+	cfg.Gateway.IdleTimeout = s.idle
+	longPoll(cfg.Gateway)
+	access(cfg.Gateway)
+	return node.New(cfg)
 }
 
-func (s *server) current() *wsgateway.Gateway {
+func (s *server) current() *node.Node {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gw
+	return s.nd
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,27 +100,24 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.current().Handler().ServeHTTP(w, r)
 }
 
+// restart replaces the node by a new one, as a redeploy does: the old one leaves, closing
+// its sockets with 1001.
 func (s *server) restart(ctx context.Context) error {
-	next, err := s.newGateway()
+	next, err := s.newNode()
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	old := s.gw
-	s.gw = next
+	old := s.nd
+	s.nd = next
 	s.mu.Unlock()
-	return old.Shutdown(ctx)
+	return old.Leave(ctx)
 }
 
 func run(addr string, secret []byte, idle time.Duration) error {
-	tcfg := tracker.LocalConfig()
-	tcfg.Name = "interop"
-	tr, err := tracker.New(tcfg)
-	if err != nil {
-		return err
-	}
-	s := &server{tr: tr, secret: secret, idle: idle}
-	if s.gw, err = s.newGateway(); err != nil {
+	s := &server{secret: secret, idle: idle}
+	var err error
+	if s.nd, err = s.newNode(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -130,24 +127,6 @@ func run(addr string, secret []byte, idle time.Duration) error {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-
-	// Without peers, the tracker's batched operations are flushed and dropped here.
-	stopTicks := make(chan struct{})
-	ticked := make(chan struct{})
-	go func() {
-		defer close(ticked)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopTicks:
-				return
-			case <-tr.Pending():
-			case <-t.C:
-			}
-			tr.Tick(time.Now())
-		}
-	}()
 
 	fmt.Printf("http://%s\n", ln.Addr())
 
@@ -166,10 +145,8 @@ func run(addr string, secret []byte, idle time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = s.current().Shutdown(ctx)
 	err = srv.Shutdown(ctx)
-	close(stopTicks)
-	<-ticked
+	_ = s.current().Leave(ctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headcount-io/headcount/tracker"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/wsgateway"
 	"github.com/headcount-io/headcount/wsgateway/wsload"
 	"github.com/stretchr/testify/require"
@@ -16,41 +16,22 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startGateway runs a loopback gateway on a real tracker, with limits opened for load.
+// startGateway runs a single node with a gateway on loopback, with limits opened for load.
 func startGateway(t *testing.T, mutate ...func(*wsgateway.Config)) string {
-	tcfg := tracker.LocalConfig()
-	tcfg.Name = "load"
-	tr, err := tracker.New(tcfg)
-	require.NoError(t, err)
-	stop, ticked := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tr.Pending():
-				tr.Tick(time.Now())
-			}
-		}
-	}()
-	cfg := wsgateway.DefaultConfig()
-	cfg.Tracker = tr
-	cfg.MaxConnsPerIP = 0
-	cfg.JoinRate, cfg.JoinBurst = 1e6, 1e6
+	cfg := node.LocalConfig()
+	cfg.Name = "load"
+	cfg.Gossip = nil // a single node: its own loop ticks the tracker
+	cfg.Gateway.MaxConnsPerIP = 0
+	cfg.Gateway.JoinRate, cfg.Gateway.JoinBurst = 1e6, 1e6
 	for _, m := range mutate {
-		m(&cfg)
+		m(cfg.Gateway)
 	}
-	g, err := wsgateway.New(cfg)
+	nd, err := node.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(g.Handler())
+	srv := httptest.NewServer(nd.Handler())
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		require.NoError(t, g.Shutdown(ctx))
+		require.NoError(t, nd.Close()) // sockets first: the server does not track them
 		srv.Close()
-		close(stop)
-		<-ticked
 	})
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"
 }
