@@ -159,8 +159,12 @@ func TestLeaveThenCloseAreIdempotent(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := start(t, "a", func(c *gossip.Config) { c.Registerer = reg })
-	b := start(t, "b", func(c *gossip.Config) { c.Registerer = reg; c.Join = []string{a.Addr()} })
+	// The node label is added by whoever shares the registry (package node does), not by gossip.
+	labelled := func(name string) prometheus.Registerer {
+		return prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg)
+	}
+	a := start(t, "a", func(c *gossip.Config) { c.Registerer = labelled("a") })
+	b := start(t, "b", func(c *gossip.Config) { c.Registerer = labelled("b"); c.Join = []string{a.Addr()} })
 	require.Eventually(t, func() bool {
 		mfs, err := reg.Gather()
 		require.NoError(t, err)

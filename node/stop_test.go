@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,13 +48,13 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 	for range 3 {
 		stuckClient(t, a.HTTPAddr())
 	}
-	// Wait until the stuck clients are really stuck: the server has sent all it could.
-	// Wait until they are stuck: the server wrote what the socket buffers hold, then stopped.
+	// Wait until they are stuck: the server wrote to each what the socket buffers hold, then
+	// stopped.
 	var last int64
 	require.Eventually(t, func() bool {
-		w := ln.written.Load()
-		stuck := w > 1<<20 && w == last
-		last = w
+		n, total := ln.heavy(1 << 20)
+		stuck := n == 3 && total == last
+		last = total
 		return stuck
 	}, waitFor, 100*time.Millisecond)
 
@@ -67,15 +68,16 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 
 	requireGoingAway(t, ws)
 	require.Eventually(t, func() bool { return b.Gossip().Stats().Left == 1 }, waitFor, 5*time.Millisecond,
-		"b learns of a's stop by its goodbye")
+		"b learns of a's stop by its goodbye: %+v", b.Gossip().Stats())
 	require.Zero(t, b.Gossip().Stats().Failed, "b must not have seen a fail")
 	require.Zero(t, b.Tracker().Count("lobby").Viewers, "a's presence is dropped at once")
 }
 
-// countingListener counts the bytes written to the connections it accepted.
+// countingListener counts the bytes written to each connection it accepted.
 type countingListener struct {
 	net.Listener
-	written atomic.Int64
+	mu    sync.Mutex
+	conns []*countingConn
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -83,16 +85,34 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c, l: l}, nil
+	cc := &countingConn{Conn: c}
+	l.mu.Lock()
+	l.conns = append(l.conns, cc)
+	l.mu.Unlock()
+	return cc, nil
+}
+
+// heavy returns how many connections were written more than min bytes, and the total.
+func (l *countingListener) heavy(min int64) (n int, total int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		w := c.written.Load()
+		total += w
+		if w > min {
+			n++
+		}
+	}
+	return n, total
 }
 
 type countingConn struct {
 	net.Conn
-	l *countingListener
+	written atomic.Int64
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.l.written.Add(int64(n))
+	c.written.Add(int64(n))
 	return n, err
 }

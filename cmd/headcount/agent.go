@@ -133,7 +133,8 @@ func nodeConfig(cfg *agentConfig, ln net.Listener, log *slog.Logger) (node.Confi
 	}
 	nc.Name = cfg.name
 	nc.Logger = log
-	nc.Listener = ln
+	// A gossip --join aimed at --http by mistake fails at once (seedprobe.go).
+	nc.Listener = &notGossipListener{Listener: ln, log: log, logEvery: 10 * time.Second}
 	nc.Stop = node.Split(cfg.shutdown)
 	nc.SeparateAdmin = cfg.adminHTTP != "" // issue 10
 	nc.Tracker.MaxLocalPresences, nc.Tracker.MaxLocalTopics = cfg.maxPresences, cfg.maxTopics
