@@ -58,6 +58,7 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 		return stuck
 	}, waitFor, 100*time.Millisecond)
 
+	before := b.Gossip().Stats() // the test profile's detector may have flapped under load
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := a.Leave(ctx)
@@ -67,9 +68,9 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 	require.NotContains(t, err.Error(), "close sockets")
 
 	requireGoingAway(t, ws)
-	require.Eventually(t, func() bool { return b.Gossip().Stats().Left == 1 }, waitFor, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return b.Gossip().Stats().Left == before.Left+1 }, waitFor, 5*time.Millisecond,
 		"b learns of a's stop by its goodbye: %+v", b.Gossip().Stats())
-	require.Zero(t, b.Gossip().Stats().Failed, "b must not have seen a fail")
+	require.Equal(t, before.Failed, b.Gossip().Stats().Failed, "b must not see a's stop as a failure")
 	require.Zero(t, b.Tracker().Count("lobby").Viewers, "a's presence is dropped at once")
 }
 

@@ -22,7 +22,9 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestHTTPAPI(t *testing.T) {
-	tg := startGateway(t, nil)
+	tg := startGateway(t, func(c *Config) {
+		c.Partial = func() bool { return true } // as if member b were suspect
+	})
 	anon := tg.dial(t, "vsn=2.0.0")
 	anon.join("video:42", "1")
 	anon.expect(stateFrame("1", "video:42", 1, 0))
