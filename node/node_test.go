@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -231,4 +232,27 @@ func newTracker(t *testing.T) *tracker.Tracker {
 	tr, err := tracker.New(cfg)
 	require.NoError(t, err)
 	return tr
+}
+
+// TestSeparateAdmin pins issue 10: /metrics and /v1/members (node names, gossip addresses,
+// epochs) were public on the browser port. With SeparateAdmin they are only on AdminHandler.
+func TestSeparateAdmin(t *testing.T) {
+	cfg := testConfig(t, "admin")
+	cfg.Gossip, cfg.SeparateAdmin = nil, true
+	n := start(t, cfg)
+	admin := httptest.NewServer(n.AdminHandler())
+	defer admin.Close()
+	base := "http://" + n.HTTPAddr()
+	for _, path := range []string{"/metrics", "/v1/members"} {
+		code, _ := get(t, base+path)
+		require.Equal(t, http.StatusNotFound, code, "%s on the public handler", path)
+		code, body := get(t, admin.URL+path)
+		require.Equal(t, http.StatusOK, code, path)
+		require.NotEmpty(t, body)
+	}
+	code, _ := get(t, base+"/healthz")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = get(t, admin.URL+"/healthz")
+	require.Equal(t, http.StatusNotFound, code)
+	joinSocket(t, n, "room:a") // sockets stay on the public handler
 }

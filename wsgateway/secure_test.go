@@ -3,7 +3,6 @@ package wsgateway
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -170,16 +169,6 @@ func demoToken(t *testing.T, tg *testGateway, user string) string {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out.Token
-}
-
-func httpGetStatus(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
 }
 
 // TestNodeCapsRefuseJoins pins issue 10: joins over the node's caps on presences and topics
