@@ -15,20 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/headcount-io/headcount/crdt"
+	"github.com/headcount-io/headcount/internal/testlog"
 	"github.com/headcount-io/headcount/tracker"
 )
 
 // epochT0 is the fake wall clock every test starts from.
 var epochT0 = time.Unix(1_700_000_000, 0)
-
-// logWriter routes a tracker's logs to t.Log.
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // mkTracker returns a tracker named name with the given epoch and
 // LocalConfig settings, changed by mods.
@@ -37,7 +29,7 @@ func mkTracker(t testing.TB, name string, epoch uint64, mods ...func(*tracker.Co
 	cfg := tracker.LocalConfig()
 	cfg.Name = name
 	cfg.Epoch = epoch
-	cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Logger = testlog.New(t, slog.LevelDebug)
 	for _, m := range mods {
 		m(&cfg)
 	}

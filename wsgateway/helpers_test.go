@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/headcount-io/headcount/internal/solo"
+	"github.com/headcount-io/headcount/internal/testlog"
 	"github.com/headcount-io/headcount/tracker"
 )
 
@@ -27,16 +28,7 @@ const waitFor = 20 * time.Second
 var testSecret = []byte("test-secret-0123456789")
 
 // testLogger routes slog to t.Log.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 type testGateway struct {
 	g   *Gateway

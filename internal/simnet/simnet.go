@@ -52,9 +52,8 @@ type Node struct {
 	alive bool
 	epoch uint64
 	// truth: owner -> topic -> user, the presences tracked on this node.
-	truth     map[tracker.Owner]map[string]string
-	nextOwner tracker.Owner
-	goodbye   bool // left gracefully
+	truth   map[tracker.Owner]map[string]string
+	goodbye bool // left gracefully
 }
 
 type event struct {
@@ -262,8 +261,7 @@ func (n *Net) byName(name string) *Node {
 // anonymous), and returns its owner id.
 func (n *Net) Track(i int, topic, user string) (tracker.Owner, error) {
 	nd := n.nodes[i]
-	nd.nextOwner++
-	o := nd.nextOwner
+	o := nd.T.NewOwner()
 	if _, err := nd.T.Track(o, topic, user, nil); err != nil {
 		return 0, err
 	}
