@@ -12,17 +12,27 @@ package wsgateway
 // presence_state for a duplicate join).
 const maxFramesPerRequest = 3
 
+// answerBytes bounds the bytes of one request's answers: each echoes at most the request's
+// refs and topic (so at most MaxFrameBytes) plus a small envelope and payload.
+func (c *conn) answerBytes() int {
+	return maxFramesPerRequest * (int(c.g.cfg.MaxFrameBytes) + answerOverhead)
+}
+
+// answerOverhead is more than the envelope and payload of any answer (presence_state with
+// connections is under 100 bytes).
+const answerOverhead = 256
+
 // waitRoom blocks the reader until the queue has room for one request's answers. It returns
 // false when the socket is closing. Reader goroutine only; it holds no lock while waiting.
 func (c *conn) waitRoom() bool {
-	limit := max(c.g.cfg.MaxQueuedFrames-maxFramesPerRequest, 0)
+	limit := max(c.g.cfg.MaxQueuedBytes-c.answerBytes(), 0)
 	for {
 		c.mu.Lock()
 		if c.closing {
 			c.mu.Unlock()
 			return false
 		}
-		if c.queued <= limit {
+		if c.queued+c.inflight <= limit {
 			c.mu.Unlock()
 			return true
 		}
@@ -40,7 +50,7 @@ func (c *conn) waitRoom() bool {
 }
 
 // madeRoom wakes a reader waiting in waitRoom. Called by the writer with c.mu held, after it
-// took the queue.
+// wrote what it took from the queue.
 func (c *conn) madeRoom() {
 	if c.room != nil {
 		select {

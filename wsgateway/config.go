@@ -129,10 +129,13 @@ type Config struct {
 	// MaxConnsPerIP is the number of sockets one remote IP (the request's RemoteAddr, not
 	// forwarding headers) may hold at once; 0 = no limit. Upgrades over it get HTTP 429.
 	MaxConnsPerIP int
-	// MaxQueuedFrames bounds the frames (replies and pushes, not presence diffs, which are
-	// coalesced in place) waiting to be written to one socket. A client that lets its queue
-	// overflow is closed with 1008 (policy violation).
-	MaxQueuedFrames int
+	// MaxQueuedBytes bounds the unread bytes of one socket: frames (replies and pushes, not
+	// presence diffs, which are coalesced in place) queued or being written and not yet taken
+	// by the client. The socket's reader stops reading requests while their answers would not
+	// fit, so a client that pipelines a burst (a page rejoining all its channels) is slowed, not
+	// closed; a frame that would overflow closes the socket with 1008 (policy violation). Must
+	// hold the answers of one request: at least 3 x (MaxFrameBytes + 256).
+	MaxQueuedBytes int
 
 	// IdleTimeout closes a socket that sent nothing (the client heartbeats every 30 s) for this
 	// long, with close code 1001 so that a live client reconnects.
@@ -197,7 +200,7 @@ func DefaultConfig() Config {
 		JoinBurst:        100,
 		MaxConns:         100_000,
 		MaxConnsPerIP:    1_000,
-		MaxQueuedFrames:  256,
+		MaxQueuedBytes:   1 << 20,
 		IdleTimeout:      60 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
@@ -244,8 +247,8 @@ func (c *Config) validate() error {
 		return bad("MaxConns", "must be >= 0")
 	case c.MaxConnsPerIP < 0:
 		return bad("MaxConnsPerIP", "must be >= 0")
-	case c.MaxQueuedFrames <= 0:
-		return bad("MaxQueuedFrames", "must be > 0")
+	case c.MaxQueuedBytes < maxFramesPerRequest*(int(c.MaxFrameBytes)+answerOverhead):
+		return bad("MaxQueuedBytes", "must hold one request's answers: at least 3 x (MaxFrameBytes + 256)")
 	case c.IdleTimeout <= 0:
 		return bad("IdleTimeout", "must be > 0")
 	case c.WriteTimeout <= 0:

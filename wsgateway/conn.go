@@ -47,13 +47,14 @@ type conn struct {
 	ident      Identity    // who the socket is, for the Authorizer
 	stopExpiry func() bool // cancels the close at ident.Expires
 
-	mu      sync.Mutex
-	queue   []*outFrame
-	spare   []*outFrame
-	queued  int // frames in queue that are not presence diffs
-	closing bool
-	code    int
-	reason  string
+	mu       sync.Mutex
+	queue    []*outFrame
+	spare    []*outFrame
+	queued   int // bytes of the frames in queue that are not presence diffs
+	inflight int // bytes of such frames the writer took and has not finished writing
+	closing  bool
+	code     int
+	reason   string
 
 	room       chan struct{} // signalled when the writer takes the queue (backpressure.go)
 	writing    bool          // a writer goroutine is running (guarded by mu)
@@ -85,7 +86,8 @@ type transport interface {
 	abort()
 }
 
-// enqueue appends an encoded frame; a socket whose queue overflows is closed with 1008.
+// enqueue appends encoded frames; a socket whose unread bytes (queued and in flight) would
+// exceed MaxQueuedBytes is closed with 1008.
 // Callers may hold a topic mutex, never c.mu.
 func (c *conn) enqueue(frames ...[]byte) {
 	c.mu.Lock()
@@ -93,7 +95,11 @@ func (c *conn) enqueue(frames ...[]byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+len(frames) > c.g.cfg.MaxQueuedFrames {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	if c.queued+c.inflight+n > c.g.cfg.MaxQueuedBytes {
 		c.mu.Unlock()
 		c.g.metrics.errors.WithLabelValues("slow_consumer").Inc()
 		c.close(closePolicy, "slow consumer")
@@ -102,7 +108,7 @@ func (c *conn) enqueue(frames ...[]byte) {
 	for _, f := range frames {
 		c.queue = append(c.queue, &outFrame{data: f})
 	}
-	c.queued += len(frames)
+	c.queued += n
 	c.kick()
 	c.mu.Unlock()
 }
@@ -200,8 +206,7 @@ func (c *conn) writeLoop() {
 		}
 		c.queue = c.spare[:0]
 		c.spare = nil
-		c.queued = 0
-		c.madeRoom()
+		c.inflight, c.queued = c.queued, 0
 		for _, f := range batch {
 			if s := f.sub; s != nil && s.pending == f {
 				s.base = s.target
@@ -217,11 +222,13 @@ func (c *conn) writeLoop() {
 			}
 			batch[i] = nil
 		}
+		c.mu.Lock()
+		c.inflight = 0
+		c.madeRoom()
 		if cap(batch) <= 16 { // do not keep a burst's large buffer for an idle socket
-			c.mu.Lock()
 			c.spare = batch[:0]
-			c.mu.Unlock()
 		}
+		c.mu.Unlock()
 	}
 }
 

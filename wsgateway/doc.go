@@ -74,7 +74,7 @@
 //
 // Every limit is a Config field: MaxFrameBytes (a bigger frame closes the socket with 1009),
 // MaxTopicBytes and MaxChannels (error replies), JoinRate/JoinBurst (error reply "too many
-// joins"), MaxConns (HTTP 503) and MaxConnsPerIP (HTTP 429) at the upgrade, MaxQueuedFrames
+// joins"), MaxConns (HTTP 503) and MaxConnsPerIP (HTTP 429) at the upgrade, MaxQueuedBytes
 // (1008 "slow consumer"), IdleTimeout (1001 "idle timeout") and WriteTimeout. Malformed
 // frames and text frames that are not UTF-8 close the socket with 1007 and binary frames
 // with 1003. Shutdown closes sockets with 1001, an expired token with 4001 "token expired".

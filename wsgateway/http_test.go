@@ -101,19 +101,19 @@ func TestDemoTokens(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	tr := newTracker(t)
 	cases := map[string]func(*Config){
-		"Tracker":         func(c *Config) { c.Tracker = nil },
-		"CoalesceWindow":  func(c *Config) { c.CoalesceWindow = 0 },
-		"MaxFrameBytes":   func(c *Config) { c.MaxFrameBytes = 0 },
-		"MaxTopicBytes":   func(c *Config) { c.MaxTopicBytes = -1 },
-		"MaxChannels":     func(c *Config) { c.MaxChannels = 0 },
-		"JoinRate":        func(c *Config) { c.JoinRate = 0 },
-		"JoinBurst":       func(c *Config) { c.JoinBurst = 0 },
-		"MaxConns":        func(c *Config) { c.MaxConns = -1 },
-		"MaxConnsPerIP":   func(c *Config) { c.MaxConnsPerIP = -1 },
-		"MaxQueuedFrames": func(c *Config) { c.MaxQueuedFrames = 0 },
-		"IdleTimeout":     func(c *Config) { c.IdleTimeout = 0 },
-		"WriteTimeout":    func(c *Config) { c.WriteTimeout = 0 },
-		"AllowedOrigins":  func(c *Config) { c.AllowedOrigins = []string{""} },
+		"Tracker":        func(c *Config) { c.Tracker = nil },
+		"CoalesceWindow": func(c *Config) { c.CoalesceWindow = 0 },
+		"MaxFrameBytes":  func(c *Config) { c.MaxFrameBytes = 0 },
+		"MaxTopicBytes":  func(c *Config) { c.MaxTopicBytes = -1 },
+		"MaxChannels":    func(c *Config) { c.MaxChannels = 0 },
+		"JoinRate":       func(c *Config) { c.JoinRate = 0 },
+		"JoinBurst":      func(c *Config) { c.JoinBurst = 0 },
+		"MaxConns":       func(c *Config) { c.MaxConns = -1 },
+		"MaxConnsPerIP":  func(c *Config) { c.MaxConnsPerIP = -1 },
+		"MaxQueuedBytes": func(c *Config) { c.MaxQueuedBytes = 1000 },
+		"IdleTimeout":    func(c *Config) { c.IdleTimeout = 0 },
+		"WriteTimeout":   func(c *Config) { c.WriteTimeout = 0 },
+		"AllowedOrigins": func(c *Config) { c.AllowedOrigins = []string{""} },
 	}
 	for field, mutate := range cases {
 		cfg := DefaultConfig()

@@ -89,12 +89,13 @@ func newBareConn(t *testing.T, g *Gateway) *conn {
 		done: make(chan struct{}), writerDone: make(chan struct{}), chans: map[string]*sub{}}
 }
 
-// TestSlowConsumerClosed: a socket whose queue overflows is closed with 1008.
+// TestSlowConsumerClosed: a socket whose unread bytes would overflow is closed with 1008.
 func TestSlowConsumerClosed(t *testing.T) {
-	tg := startGateway(t, func(c *Config) { c.MaxQueuedFrames = 4 })
+	tg := startGateway(t, func(c *Config) { c.MaxFrameBytes, c.MaxQueuedBytes = 100, 1200 })
 	c := newBareConn(t, tg.g)
+	frame := []byte(strings.Repeat("x", 300))
 	for i := 0; i < 4; i++ {
-		c.enqueue([]byte(`[]`))
+		c.enqueue(frame)
 	}
 	require.False(t, c.closing)
 	c.enqueue([]byte(`[]`))
@@ -129,7 +130,7 @@ func TestNewestCountsWin(t *testing.T) {
 // its reader waits for room in its queue (backpressure.go) and its writer gives up after
 // WriteTimeout, closing it, while another client in the same topic keeps getting its diffs.
 func TestStuckClientDoesNotDelayOthers(t *testing.T) {
-	tg := startGateway(t, func(c *Config) { c.MaxQueuedFrames = 64; c.WriteTimeout = 2 * time.Second })
+	tg := startGateway(t, func(c *Config) { c.MaxQueuedBytes = 256 << 10; c.WriteTimeout = 2 * time.Second })
 	good := tg.dial(t, "vsn=2.0.0")
 	good.join("room:a", "1")
 	good.expect(stateFrame("1", "room:a", 1, 0))

@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -199,4 +200,35 @@ func TestNodeCapsRefuseJoins(t *testing.T) {
 	d.sendRaw(`[null,"9","phoenix","heartbeat",{}]`)
 	d.expect(`[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]`)
 	require.Equal(t, tracker.Counts{Viewers: 2, Connections: 2}, tr.Count("room:a"))
+}
+
+// TestPipelinedRejoinIsNotASlowConsumer pins issue 10: a client that pipelines one leave+join
+// batch of 100 channels (400 answers) before reading was closed with 1008, because the limit
+// counted frames. Unread bytes are bounded instead, and the reader waits for room.
+func TestPipelinedRejoinIsNotASlowConsumer(t *testing.T) {
+	tg := startGateway(t, func(c *Config) { c.JoinRate, c.JoinBurst = 1e6, 1000 })
+	c := tg.dial(t, "vsn=2.0.0")
+	for i := 0; i < 100; i++ {
+		c.sendRaw(fmt.Sprintf(`["j%d","j%d","old:%d","phx_join",{}]`, i, i, i))
+	}
+	for i := 0; i < 200; i++ { // reply and presence_state of each join
+		c.read()
+	}
+	var batch []string
+	for i := 0; i < 100; i++ {
+		batch = append(batch, fmt.Sprintf(`["j%d","l%d","old:%d","phx_leave",{}]`, i, i, i),
+			fmt.Sprintf(`["n%d","n%d","new:%d","phx_join",{}]`, i, i, i))
+	}
+	for _, f := range batch { // all sent before reading anything
+		c.sendRaw(f)
+	}
+	oks := 0
+	for i := 0; i < 400; i++ {
+		if strings.Contains(c.read(), `"status":"ok"`) {
+			oks++
+		}
+	}
+	require.Equal(t, 200, oks, "every leave and join answered ok")
+	require.Equal(t, 0.0, metricValue(t, tg, `headcount_gateway_errors_total{kind="slow_consumer"}`))
+	require.Equal(t, 1, tg.tr.Count("new:99").Connections)
 }
