@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -110,14 +109,14 @@ func (t *Tracker) rollupLeave(ts *topicState, e *crdt.Entry) {
 
 // rollupsOf returns the ranking items of a new topic, one per roll-up that
 // covers it: one map lookup per distinct roll-up prefix length.
-func (t *Tracker) rollupsOf(topic string) []*rankItem {
+func (t *Tracker) rollupsOf(topic string, ts *topicState) []*rankItem {
 	var out []*rankItem
 	for _, n := range t.rollupLens {
 		if n > len(topic) {
 			break
 		}
 		if r := t.rollups[topic[:n]]; r != nil {
-			out = append(out, &rankItem{r: r, topic: topic})
+			out = append(out, &rankItem{r: r, topic: topic, ts: ts})
 		}
 	}
 	return out
@@ -154,7 +153,7 @@ func (t *Tracker) rollupLocked(prefix string) (*rollup, error) {
 		for e := range ts.entries {
 			r.add(e)
 		}
-		it := &rankItem{r: r, topic: name}
+		it := &rankItem{r: r, topic: name, ts: ts}
 		ts.ranks = append(ts.ranks, it)
 		r.rank.set(it, ts.score())
 	}
@@ -274,19 +273,16 @@ func (t *Tracker) Busiest(prefix string, limit int) (Counts, []TopicCounts, erro
 	if r.holds == 0 {
 		r.idleSince = t.now
 	}
-	var top []TopicCounts
+	top := make([]TopicCounts, 0, min(limit, 1024))
 	for b := r.rank.top; b != nil && len(top) < limit; b = b.down {
+		from := len(top)
 		for it := b.head; it != nil && len(top) < limit; it = it.next {
-			ts := t.topics[it.topic]
+			ts := it.ts
 			top = append(top, TopicCounts{Topic: it.topic, Counts: Counts{Viewers: ts.viewers, Users: len(ts.users), Connections: ts.conns}})
 		}
+		// Buckets come busiest first; within one, order by name.
+		slices.SortFunc(top[from:], func(a, b TopicCounts) int { return strings.Compare(a.Topic, b.Topic) })
 	}
-	slices.SortFunc(top, func(a, b TopicCounts) int {
-		if c := cmp.Compare(b.Viewers+b.Users, a.Viewers+a.Users); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Topic, b.Topic)
-	})
 	return r.counts(), top, nil
 }
 
@@ -315,6 +311,7 @@ type bucket struct {
 type rankItem struct {
 	r          *rollup
 	topic      string
+	ts         *topicState // the topic's state, which holds this item
 	b          *bucket
 	prev, next *rankItem
 }

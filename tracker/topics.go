@@ -17,7 +17,7 @@ func (t *Tracker) join(e *crdt.Entry) {
 	if ts == nil {
 		ts = &topicState{entries: make(map[*crdt.Entry]struct{})}
 		if len(t.rollups) > 0 {
-			ts.ranks = t.rollupsOf(e.Topic)
+			ts.ranks = t.rollupsOf(e.Topic, ts)
 		}
 		t.topics[e.Topic] = ts
 	} else if _, dup := ts.entries[e]; dup {
