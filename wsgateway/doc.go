@@ -44,6 +44,13 @@
 // "observe only". A socket that sends requests faster than it reads their answers is not
 // closed as a slow consumer: its reader waits for room in its queue.
 //
+// Over HTTP: GET /v1/topics?topic=A&topic=B (up to 1,000) and ?prefix=P&limit=N (the busiest
+// topics of a roll-up, with its "total"); GET /v1/topics/{topic}/events, an event stream
+// (presence_state, then presence_diff, the channel's JSON; ?partial=true adds the flag) that
+// counts no one. Config.CORSOrigins opens these reads to other origins. HTTP count payloads
+// say "partial": true while a member is suspect or down; a channel gets the field only when
+// its join payload asks with {"partial": true}.
+//
 // # Auth
 //
 // The token comes from the `token` query parameter, the phoenix client's authToken
