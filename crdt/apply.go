@@ -3,10 +3,14 @@ package crdt
 import "fmt"
 
 // checkDelta rejects a delta that breaks the chain's rules: a backwards range,
-// adds outside it or not strictly increasing, removes at or after its end.
+// a range that is not one sequence number per op (every add and every remove
+// consumes exactly one, so an honest owner can never jump its sequence without
+// sending the ops: a delta claiming (5, 2^40] with three ops is a forgery that
+// would freeze the partition), adds outside it or not strictly increasing,
+// removes at or after its end.
 func checkDelta(d *Delta) error {
-	if d.To < d.From {
-		return fmt.Errorf("%w: delta range (%d, %d]", ErrInvalid, d.From, d.To)
+	if d.To < d.From || d.To-d.From != uint64(len(d.Ops)) {
+		return fmt.Errorf("%w: delta range (%d, %d] for %d ops", ErrInvalid, d.From, d.To, len(d.Ops))
 	}
 	var last Seq
 	for _, op := range d.Ops {
@@ -33,17 +37,18 @@ func (s *State) ApplyDelta(d *Delta) (Change, Status, error) {
 	if err := checkDelta(d); err != nil {
 		return Change{}, Ignored, err
 	}
-	p, ch := s.partitionFor(d.Owner)
+	p := s.partitionFor(d.Owner)
 	if p == nil {
-		return ch, Ignored, nil
+		return Change{}, Ignored, nil
 	}
 	switch {
 	case d.To <= p.seq:
-		return ch, Stale, nil
+		return Change{}, Stale, nil
 	case d.From > p.seq:
 		p.keepAside(d, s.opts.MaxPending)
-		return ch, Gap, nil
+		return Change{}, Gap, nil
 	}
+	var ch Change
 	ch.add(p.applyOps(d, s))
 	ch.add(p.drainPending(s))
 	if a := s.gathering[p.owner.Name]; a != nil && a.seq <= p.seq {
@@ -69,13 +74,14 @@ func (s *State) ApplySnapshot(sn *Snapshot) (Change, Status, error) {
 		}
 		seen[e.Ref] = struct{}{}
 	}
-	p, ch := s.partitionFor(sn.Owner)
+	p := s.partitionFor(sn.Owner)
 	if p == nil {
-		return ch, Ignored, nil
+		return Change{}, Ignored, nil
 	}
 	if sn.Seq <= p.seq {
-		return ch, Stale, nil
+		return Change{}, Stale, nil
 	}
+	var ch Change
 	next := make(map[Seq]*Entry, len(sn.Entries))
 	for _, e := range sn.Entries {
 		if old, ok := p.entries[e.Ref]; ok {
@@ -115,8 +121,8 @@ func (s *State) applyPart(sn *Snapshot) (Change, Status, error) {
 	}
 	if p := s.parts[sn.Owner.Name]; p != nil {
 		switch {
-		case p.owner.Epoch > sn.Owner.Epoch:
-			return Change{}, Ignored, nil
+		case p.owner.Epoch != sn.Owner.Epoch:
+			return Change{}, Ignored, nil // data never supersedes an incarnation
 		case p.owner.Epoch == sn.Owner.Epoch && sn.Seq <= p.seq:
 			return Change{}, Stale, nil
 		}

@@ -109,10 +109,10 @@ func (s *State) Behind(it DigestItem) (since Seq, behind bool) {
 	}
 	p := s.parts[it.Owner.Name]
 	switch {
-	case p == nil || p.owner.Epoch < it.Owner.Epoch:
+	case p == nil:
 		return 0, true
-	case p.owner.Epoch > it.Owner.Epoch:
-		return 0, false
+	case p.owner.Epoch != it.Owner.Epoch:
+		return 0, false // another incarnation: membership decides which is current
 	case p.seq < it.Seq:
 		return p.seq, true
 	}

@@ -21,6 +21,20 @@ const (
 	MaxMetaLen  = 64 << 10
 )
 
+// Protocol limits on the counts in one message. Unmarshal refuses a message that claims more
+// before it allocates anything for them, so a hostile message costs at most a few MiB of memory
+// whatever its size (a 1 MB delta of removes would otherwise decode into 32 MB of ops).
+// Honest senders stay below them: the tracker's MaxDeltaOps and SnapshotChunk are validated
+// against MaxDeltaOps and MaxSnapshotEntries.
+const (
+	// MaxDeltaOps is the most operations in one delta message.
+	MaxDeltaOps = 1 << 16
+	// MaxSnapshotEntries is the most entries in one snapshot message (one part).
+	MaxSnapshotEntries = 1 << 16
+	// MaxDigestItems is the most owners in one digest (replicas of a cluster).
+	MaxDigestItems = 1 << 14
+)
+
 var (
 	// ErrVersion is returned by Unmarshal for a message of an unknown
 	// wire version.
@@ -149,8 +163,10 @@ func (w *writer) entry(e *Entry) {
 }
 
 // Unmarshal decodes a message written by Marshal. Corrupt or hostile input
-// returns an error wrapping ErrCorrupt or ErrVersion; it never panics and
-// never allocates more than a small multiple of len(b).
+// returns an error wrapping ErrCorrupt or ErrVersion; it never panics. Every
+// count read from the wire is checked against len(b) and against the protocol
+// limits (MaxDeltaOps, MaxSnapshotEntries, MaxDigestItems) before anything is
+// allocated for it, so one message costs at most a few MiB.
 func Unmarshal(b []byte) (from Replica, m Message, err error) {
 	r := reader{rd: bytes.NewReader(b)}
 	r.dec = msgpack.NewDecoder(r.rd)
@@ -321,6 +337,9 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 		}
 		d.To = r.uint()
 		cnt := r.arrayLen()
+		if r.err == nil && cnt > MaxDeltaOps {
+			r.fail("delta of %d ops (max %d)", cnt, MaxDeltaOps)
+		}
 		if r.err != nil {
 			return nil
 		}
@@ -359,6 +378,9 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 		}
 		s.Part, s.Parts = uint32(part), uint32(parts)
 		cnt := r.arrayLen()
+		if r.err == nil && cnt > MaxSnapshotEntries {
+			r.fail("snapshot of %d entries (max %d)", cnt, MaxSnapshotEntries)
+		}
 		if r.err != nil {
 			return nil
 		}
@@ -376,6 +398,9 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 		cnt := r.arrayLen()
 		if r.err == nil && cnt%3 != 0 {
 			r.fail("digest of %d fields", cnt)
+		}
+		if r.err == nil && cnt/3 > MaxDigestItems {
+			r.fail("digest of %d items (max %d)", cnt/3, MaxDigestItems)
 		}
 		if r.err != nil {
 			return nil

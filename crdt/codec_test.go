@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -198,4 +199,47 @@ func mutateTo(t *testing.T, b []byte) []byte {
 	require.GreaterOrEqual(t, i, 0)
 	b[i+3] = 0x00
 	return b
+}
+
+// Regression: a 1 MB delta of removes decoded into 33.5 MB of ops (32x). Counts beyond the
+// protocol limits are refused before anything is allocated for them.
+func TestUnmarshalRefusesCountsBeyondProtocolLimits(t *testing.T) {
+	big := func(m Message) []byte {
+		b, err := Marshal(rA, m)
+		require.NoError(t, err)
+		return b
+	}
+	ops := make([]Op, 300_000)
+	for i := range ops {
+		ops[i] = Op{Ref: Seq(i + 1)}
+	}
+	removes := big(&Delta{Owner: rA, From: 400_000, To: 700_000, Ops: ops})
+	entries := make([]*Entry, MaxSnapshotEntries+1)
+	for i := range entries {
+		entries[i] = &Entry{Ref: Seq(i + 1)}
+	}
+	snap := big(&Snapshot{Owner: rA, Seq: Seq(len(entries)), Entries: entries})
+	items := make([]DigestItem, MaxDigestItems+1)
+	for i := range items {
+		items[i] = DigestItem{Owner: Replica{Name: "n"}, Seq: 1}
+	}
+	digest := big(&Digest{Items: items})
+	for name, b := range map[string][]byte{"removes": removes, "snapshot": snap, "digest": digest} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, _, err := Unmarshal(b)
+			runtime.ReadMemStats(&after)
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(len(b)/4+64<<10),
+				"%d-byte message", len(b))
+		})
+	}
+	// At the limit, a delta of removes costs a bounded amount.
+	ops = ops[:MaxDeltaOps]
+	b := big(&Delta{Owner: rA, From: 1000, To: 1000 + MaxDeltaOps, Ops: ops})
+	_, m, err := Unmarshal(b)
+	require.NoError(t, err)
+	require.Len(t, m.(*Delta).Ops, MaxDeltaOps)
 }

@@ -7,34 +7,33 @@ import "sort"
 // partition is created hidden, so hiding an unknown replica only records
 // its incarnation.
 func (s *State) Hide(r Replica) Change {
-	p, ch := s.partitionFor(r)
+	p := s.partitionFor(r)
 	if p == nil || p.hidden {
-		return ch
+		return Change{}
 	}
-	ch.Leaves = append(ch.Leaves, p.all()...)
 	p.hidden = true
-	return ch
+	return Change{Leaves: p.all()}
 }
 
 // Show makes r's partition visible (r is up), creating it if needed.
 func (s *State) Show(r Replica) Change {
-	p, ch := s.partitionFor(r)
+	p := s.partitionFor(r)
 	if p == nil || !p.hidden {
-		return ch
+		return Change{}
 	}
 	p.hidden = false
-	ch.Joins = append(ch.Joins, p.all()...)
-	return ch
+	return Change{Joins: p.all()}
 }
 
-// Drop removes r's partition (and any older incarnation of r's name) and
-// remembers r as dead, so late messages from it are ignored.
+// Drop removes r's partition, if that incarnation is the one held for its
+// name, and remembers r as dead, so late messages from it are ignored.
+// Another incarnation of the name is left alone.
 func (s *State) Drop(r Replica) Change {
 	if r.Name == s.self.Name {
 		return Change{}
 	}
 	var ch Change
-	if p := s.parts[r.Name]; p != nil && p.owner.Epoch <= r.Epoch {
+	if p := s.parts[r.Name]; p != nil && p.owner.Epoch == r.Epoch {
 		ch = s.drop(p)
 	}
 	s.markDead(r)
@@ -43,14 +42,20 @@ func (s *State) Drop(r Replica) Change {
 
 // Revive forgets that r was dropped, when a membership layer sees r alive
 // again after it was given up (a partition that outlasted the permdown
-// period). Older incarnations stay dead.
+// period, or an incarnation membership announces again). Other dropped
+// incarnations stay dead.
 func (s *State) Revive(r Replica) {
-	if e, ok := s.dead[r.Name]; ok && e == r.Epoch {
-		if r.Epoch == 0 {
-			delete(s.dead, r.Name)
-		} else {
-			s.dead[r.Name] = r.Epoch - 1
+	es := s.dead[r.Name]
+	for i, e := range es {
+		if e == r.Epoch {
+			es = append(es[:i:i], es[i+1:]...)
+			break
 		}
+	}
+	if len(es) == 0 {
+		delete(s.dead, r.Name)
+	} else {
+		s.dead[r.Name] = es
 	}
 }
 

@@ -66,7 +66,7 @@ type State struct {
 	opts      Options
 	local     *partition
 	parts     map[string]*partition // by replica name: one incarnation per name
-	dead      map[string]uint64     // name -> highest dropped epoch
+	dead      map[string][]uint64   // name -> dropped epochs (at most maxDeadEpochs, newest last)
 	buf       []Op                  // local ops not yet cut into deltas
 	bufFrom   Seq
 	topics    map[string]string    // interned topic strings
@@ -102,7 +102,7 @@ func NewState(self Replica, opts Options) *State {
 		self:      self,
 		opts:      opts,
 		parts:     make(map[string]*partition),
-		dead:      make(map[string]uint64),
+		dead:      make(map[string][]uint64),
 		topics:    make(map[string]string),
 		gathering: make(map[string]*assembly),
 	}
@@ -196,31 +196,29 @@ func (s *State) Seq(owner Replica) Seq {
 	return p.seq
 }
 
-// IsDead reports whether owner's incarnation has been dropped (or is older
-// than one that was).
+// IsDead reports whether owner's incarnation has been dropped. Only that exact epoch is dead:
+// epochs carry no order (a node restarted after its clock stepped back has a lower one), so a
+// newer or older epoch of the same name is not implied dead.
 func (s *State) IsDead(owner Replica) bool {
-	e, ok := s.dead[owner.Name]
-	return ok && owner.Epoch <= e
+	for _, e := range s.dead[owner.Name] {
+		if e == owner.Epoch {
+			return true
+		}
+	}
+	return false
 }
 
-// partitionFor finds or creates the partition for a remote owner, applying
-// the incarnation rules. It returns nil when input about owner must be
-// ignored, and the change made by superseding an older incarnation.
-func (s *State) partitionFor(owner Replica) (*partition, Change) {
+// partitionFor finds or creates the partition for a remote owner. It returns nil when input
+// about owner must be ignored: owner is this replica, a dropped incarnation, or not the
+// incarnation held for its name. Data never supersedes an incarnation: only the membership
+// layer does, by dropping the old one (Drop) before showing the new one.
+func (s *State) partitionFor(owner Replica) *partition {
 	if owner.Name == s.self.Name || s.IsDead(owner) {
-		return nil, Change{}
+		return nil
 	}
 	p := s.parts[owner.Name]
-	var ch Change
-	if p != nil {
-		switch {
-		case p.owner.Epoch > owner.Epoch:
-			s.markDead(owner)
-			return nil, Change{}
-		case p.owner.Epoch < owner.Epoch:
-			ch = s.drop(p)
-			p = nil
-		}
+	if p != nil && p.owner.Epoch != owner.Epoch {
+		return nil
 	}
 	if p == nil {
 		// A remote partition stays hidden until the membership layer
@@ -228,13 +226,21 @@ func (s *State) partitionFor(owner Replica) (*partition, Change) {
 		p = newPartition(owner, &s.opts, true)
 		s.parts[owner.Name] = p
 	}
-	return p, ch
+	return p
 }
 
+// maxDeadEpochs bounds the dead epochs remembered per name.
+const maxDeadEpochs = 8
+
 func (s *State) markDead(r Replica) {
-	if e, ok := s.dead[r.Name]; !ok || r.Epoch > e {
-		s.dead[r.Name] = r.Epoch
+	if s.IsDead(r) {
+		return
 	}
+	es := append(s.dead[r.Name], r.Epoch)
+	if len(es) > maxDeadEpochs {
+		es = es[len(es)-maxDeadEpochs:]
+	}
+	s.dead[r.Name] = es
 }
 
 // drop removes a partition and remembers its incarnation as dead.

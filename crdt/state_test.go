@@ -92,7 +92,7 @@ func TestRemoteInputNeverTouchesLocalPartition(t *testing.T) {
 	a.Add("t", "", 1, nil)
 	a.Flush(0)
 	before := view(a)
-	forged := &Delta{Owner: rA, From: 0, To: 5, Ops: []Op{{Ref: 1}}}
+	forged := &Delta{Owner: rA, From: 0, To: 1, Ops: []Op{{Ref: 1, Entry: &Entry{Ref: 1, Topic: "x"}}}}
 	_, st, err := a.ApplyDelta(forged)
 	require.NoError(t, err)
 	require.Equal(t, Ignored, st)
@@ -154,24 +154,41 @@ func TestHideShowDrop(t *testing.T) {
 	require.Empty(t, view(b))
 }
 
-func TestNewEpochSupersedesOldIncarnation(t *testing.T) {
+// Data never supersedes an incarnation (an impostor with the same name and another epoch must
+// change nothing); the membership layer does, with Drop then Show, whatever the epochs' order.
+func TestDataNeverSupersedesAnIncarnation(t *testing.T) {
 	a, b := NewState(rA, Options{}), NewState(rB, Options{})
 	b.Show(rA)
 	a.Add("t", "", 1, nil)
 	apply(t, b, roundTrip(t, rA, a.Flush(0)[0]))
-	a2 := NewState(Replica{Name: "a", Epoch: 2}, Options{})
-	a2.Add("t", "", 7, nil)
-	ch, st := apply(t, b, roundTrip(t, a2.Self(), a2.Flush(0)[0]))
+	for _, epoch := range []uint64{0, 2, 1 << 62} { // lower and higher epochs alike
+		imp := NewState(Replica{Name: "a", Epoch: epoch}, Options{})
+		imp.Add("t", "", 7, nil)
+		ch, st := apply(t, b, roundTrip(t, imp.Self(), imp.Flush(0)[0]))
+		require.Equal(t, Ignored, st)
+		require.True(t, ch.Empty())
+		_, st = apply(t, b, roundTrip(t, imp.Self(), &Snapshot{Owner: imp.Self(), Seq: 9}))
+		require.Equal(t, Ignored, st)
+		_, st = apply(t, b, roundTrip(t, imp.Self(), &Snapshot{Owner: imp.Self(), Seq: 9, Part: 0, Parts: 2}))
+		require.Equal(t, Ignored, st)
+		_, behind := b.Behind(DigestItem{Owner: imp.Self(), Seq: 5})
+		require.False(t, behind)
+		require.False(t, b.IsDead(rA))
+		require.Equal(t, view(a), view(b))
+	}
+	// Membership announces a restart with a LOWER epoch (the clock stepped back): it is current.
+	a0 := NewState(Replica{Name: "a", Epoch: 0}, Options{})
+	require.Len(t, b.Drop(rA).Leaves, 1, "the old incarnation's presences leave at once")
+	require.Empty(t, b.Show(a0.Self()).Joins)
+	a0.Add("t", "", 3, nil)
+	_, st := apply(t, b, roundTrip(t, a0.Self(), a0.Flush(0)[0]))
 	require.Equal(t, Applied, st)
-	require.Len(t, ch.Leaves, 1, "the old incarnation's presences leave at once")
-	require.True(t, b.IsDead(rA))
-	b.Show(a2.Self())
-	require.Equal(t, view(a2), view(b))
-	// A late message of the old incarnation is ignored.
-	a.Add("t", "", 3, nil)
+	require.Equal(t, view(a0), view(b))
+	// A late message of the dropped incarnation is ignored.
+	a.Add("t", "", 4, nil)
 	_, st = apply(t, b, roundTrip(t, rA, a.Flush(0)[0]))
 	require.Equal(t, Ignored, st)
-	require.Equal(t, view(a2), view(b))
+	require.Equal(t, view(a0), view(b))
 }
 
 func TestReviveAfterPermdown(t *testing.T) {
@@ -179,9 +196,15 @@ func TestReviveAfterPermdown(t *testing.T) {
 	b.Drop(Replica{Name: "a", Epoch: 1})
 	b.Drop(Replica{Name: "a", Epoch: 5})
 	require.True(t, b.IsDead(Replica{Name: "a", Epoch: 5}))
+	require.False(t, b.IsDead(Replica{Name: "a", Epoch: 4}), "only dropped epochs are dead: epochs have no order")
 	b.Revive(Replica{Name: "a", Epoch: 5})
 	require.False(t, b.IsDead(Replica{Name: "a", Epoch: 5}))
-	require.True(t, b.IsDead(Replica{Name: "a", Epoch: 4}), "older incarnations stay dead")
+	require.True(t, b.IsDead(Replica{Name: "a", Epoch: 1}), "other dropped incarnations stay dead")
+	for e := range uint64(20) {
+		b.Drop(Replica{Name: "a", Epoch: 100 + e})
+	}
+	require.LessOrEqual(t, len(b.dead["a"]), maxDeadEpochs, "bounded per name")
+	require.True(t, b.IsDead(Replica{Name: "a", Epoch: 119}))
 	b.ForgetDead("a")
 	require.Empty(t, b.DeadNames())
 }

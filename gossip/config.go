@@ -82,6 +82,11 @@ type Config struct {
 	// period is sent at once, later ones at most once per interval (0 = the tracker's
 	// Config.BroadcastInterval).
 	BroadcastInterval time.Duration
+	// DatagramCheckInterval is how often a live peer is UDP-pinged (in turn, plus every peer that
+	// is failing) to find peers that datagrams do not reach while memberlist keeps them alive
+	// over TCP; messages to such a peer go by stream until a ping succeeds again
+	// (0 = never check).
+	DatagramCheckInterval time.Duration
 	// TickInterval is how often the tracker is ticked for digests and timers (default 50 ms).
 	TickInterval time.Duration
 	// Fanout is how many random live peers a ToSome message (a digest) goes to (default 3).
@@ -127,33 +132,34 @@ const MaxHTTPAddrLen = 400
 // probe timeout of a node that is itself slow. Numbers: docs/bench/gossip.md.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr:            "0.0.0.0",
-		BindPort:            7946,
-		JoinBackoffMin:      250 * time.Millisecond,
-		JoinBackoffMax:      30 * time.Second,
-		RejoinInterval:      15 * time.Second,
-		ReconnectTimeout:    24 * time.Hour,
-		FastRejoinMin:       500 * time.Millisecond,
-		FastRejoinMax:       2 * time.Second,
-		FastRejoinWindow:    2 * time.Minute,
-		ProbeInterval:       300 * time.Millisecond,
-		ProbeTimeout:        200 * time.Millisecond,
-		SuspicionMult:       3,
-		SuspicionMaxMult:    2,
-		GossipInterval:      100 * time.Millisecond,
-		GossipNodes:         4,
-		GossipToTheDeadTime: 15 * time.Second,
-		PushPullInterval:    10 * time.Second,
-		TCPTimeout:          5 * time.Second,
-		DeadNodeReclaimTime: 5 * time.Second,
-		TickInterval:        50 * time.Millisecond,
-		Fanout:              3,
-		MaxPacketSize:       1200,
-		MaxMessageSize:      16 << 20,
-		InboxSize:           4096,
-		InboxBytes:          64 << 20,
-		PeerQueueBytes:      64 << 20,
-		LeaveTimeout:        2 * time.Second,
+		BindAddr:              "0.0.0.0",
+		BindPort:              7946,
+		JoinBackoffMin:        250 * time.Millisecond,
+		JoinBackoffMax:        30 * time.Second,
+		RejoinInterval:        15 * time.Second,
+		ReconnectTimeout:      24 * time.Hour,
+		FastRejoinMin:         500 * time.Millisecond,
+		FastRejoinMax:         2 * time.Second,
+		FastRejoinWindow:      2 * time.Minute,
+		ProbeInterval:         300 * time.Millisecond,
+		ProbeTimeout:          200 * time.Millisecond,
+		SuspicionMult:         3,
+		SuspicionMaxMult:      2,
+		GossipInterval:        100 * time.Millisecond,
+		GossipNodes:           4,
+		GossipToTheDeadTime:   15 * time.Second,
+		PushPullInterval:      10 * time.Second,
+		TCPTimeout:            5 * time.Second,
+		DeadNodeReclaimTime:   5 * time.Second,
+		TickInterval:          50 * time.Millisecond,
+		DatagramCheckInterval: 250 * time.Millisecond,
+		Fanout:                3,
+		MaxPacketSize:         1200,
+		MaxMessageSize:        16 << 20,
+		InboxSize:             4096,
+		InboxBytes:            64 << 20,
+		PeerQueueBytes:        64 << 20,
+		LeaveTimeout:          2 * time.Second,
 	}
 }
 
@@ -181,6 +187,7 @@ func TestConfig() Config {
 	c.JoinBackoffMin = 20 * time.Millisecond
 	c.JoinBackoffMax = 500 * time.Millisecond
 	c.RejoinInterval = 300 * time.Millisecond
+	c.DatagramCheckInterval = 100 * time.Millisecond
 	c.FastRejoinMin = 250 * time.Millisecond
 	c.FastRejoinMax = time.Second
 	c.ReconnectTimeout = time.Minute
@@ -250,6 +257,9 @@ func (c *Config) validate() error {
 	}
 	if c.BroadcastInterval < 0 {
 		return bad("BroadcastInterval", "must be >= 0")
+	}
+	if c.DatagramCheckInterval < 0 {
+		return bad("DatagramCheckInterval", "must be >= 0")
 	}
 	if c.RejoinInterval < 0 {
 		return bad("RejoinInterval", "must be >= 0")

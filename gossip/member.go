@@ -88,12 +88,18 @@ func (n *Node) publish() {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	n.view.Store(&out)
 	var failed []failedPeer
+	var peers []*peer
 	for _, m := range n.members {
+		if m.peer != nil {
+			peers = append(peers, m.peer)
+		}
 		if m.status == StatusFailed {
 			failed = append(failed, failedPeer{addr: m.node.Address(), conflict: m.conflict, since: m.since})
 		}
 	}
 	n.failed.Store(&failed)
+	sort.Slice(peers, func(i, j int) bool { return peers[i].name < peers[j].name })
+	n.peers.Store(&peers)
 }
 
 // reap forgets failed members older than ReconnectTimeout. Worker only; reports whether the view

@@ -25,6 +25,9 @@ type Stats struct {
 	Joined          uint64 // replicas reported up to the tracker (joins and new epochs)
 	Failed          uint64 // replicas reported down (memberlist declared them dead)
 	Left            uint64 // replicas reported gone (memberlist saw them leave)
+	// StreamFallbacks counts peers switched to streams because datagrams to them failed while
+	// memberlist saw them alive (UDP blocked, TCP open).
+	StreamFallbacks uint64
 }
 
 type counters struct {
@@ -32,6 +35,7 @@ type counters struct {
 	framesReceived, bytesReceived, messagesHandled             atomic.Uint64
 	inboxDropped, queueDropped, oversize, decodeErrors         atomic.Uint64
 	sendErrors, badMeta, joined, failed, left                  atomic.Uint64
+	streamFallbacks                                            atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -43,6 +47,7 @@ func (c *counters) snapshot() Stats {
 		QueueDropped: c.queueDropped.Load(), Oversize: c.oversize.Load(),
 		DecodeErrors: c.decodeErrors.Load(), SendErrors: c.sendErrors.Load(), BadMeta: c.badMeta.Load(),
 		Joined: c.joined.Load(), Failed: c.failed.Load(), Left: c.left.Load(),
+		StreamFallbacks: c.streamFallbacks.Load(),
 	}
 }
 
@@ -69,6 +74,7 @@ var metricHelp = []struct{ name, help string }{
 	{"headcount_gossip_replicas_joined_total", "Peers reported up (joins and new incarnations)."},
 	{"headcount_gossip_replicas_failed_total", "Peers declared failed by the failure detector."},
 	{"headcount_gossip_replicas_left_total", "Peers that left gracefully."},
+	{"headcount_gossip_stream_fallbacks_total", "Peers switched to streams because datagrams to them failed."},
 	{"headcount_gossip_members", "Live cluster members seen by this node, itself included."},
 }
 
@@ -90,7 +96,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.n.Stats()
 	vals := []uint64{s.PacketsSent, s.PacketBytesSent, s.StreamsSent, s.StreamBytesSent,
 		s.FramesReceived, s.BytesReceived, s.MessagesHandled, s.InboxDropped, s.QueueDropped,
-		s.Oversize, s.DecodeErrors, s.SendErrors, s.BadMeta, s.Joined, s.Failed, s.Left}
+		s.Oversize, s.DecodeErrors, s.SendErrors, s.BadMeta, s.Joined, s.Failed, s.Left, s.StreamFallbacks}
 	for i, v := range vals {
 		ch <- prometheus.MustNewConstMetric(c.descs[metricHelp[i].name], prometheus.CounterValue, float64(v))
 	}

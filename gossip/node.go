@@ -45,6 +45,7 @@ type Node struct {
 	members map[string]*member
 	view    atomic.Pointer[[]Member]
 	failed  atomic.Pointer[[]failedPeer] // published with view, for the rejoin loop
+	peers   atomic.Pointer[[]*peer]      // published with view, for the datagram checker
 	// rejoinKick wakes the rejoin loop when a member fails, so its fast rounds start at once.
 	rejoinKick chan struct{}
 
@@ -99,6 +100,7 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	}
 	n.view.Store(&[]Member{})
 	n.failed.Store(&[]failedPeer{})
+	n.peers.Store(&[]*peer{})
 	n.rejoinKick = make(chan struct{}, 1)
 	mc, err := cfg.memberlistConfig()
 	if err != nil {
@@ -140,6 +142,10 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	if cfg.RejoinInterval > 0 {
 		n.wg.Add(1)
 		go n.rejoinLoop()
+	}
+	if cfg.DatagramCheckInterval > 0 {
+		n.wg.Add(1)
+		go n.checkDatagrams()
 	}
 	return n, nil
 }

@@ -294,6 +294,9 @@ func (c *Cluster) start(n *Node) error {
 		epoch = c.lastEpoch + 1
 	}
 	c.lastEpoch = epoch
+	if n.nextEpoch != 0 { // an injected epoch (faults.go)
+		epoch, n.nextEpoch = n.nextEpoch, 0
+	}
 	var seeds []string
 	for _, o := range c.nodes {
 		if o != n && o.Running() && len(seeds) < 3 {

@@ -24,6 +24,8 @@ type Node struct {
 	addr     string
 	running  bool
 	httpAddr string // kept across restarts
+
+	nextEpoch uint64 // set by RestartWithEpoch for the next start; guarded by Cluster.mu
 }
 
 // Index returns the node's index in the cluster.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/headcount-io/headcount/crdt"
 )
 
 // Config configures a Tracker. Zero durations and sizes are invalid; start
@@ -27,6 +29,12 @@ type Config struct {
 	// PermdownPeriod is how long a down replica's presences are kept
 	// hidden before they are dropped for good.
 	PermdownPeriod time.Duration
+	// GoodbyeGrace is how long a goodbye from a replica that membership still
+	// sees alive hides its presences before they are shown again: without a
+	// gossip key goodbyes can be spoofed, so only membership's confirmation of
+	// the leave (within this time) drops them. It must exceed the membership
+	// layer's leave propagation and failure detection.
+	GoodbyeGrace time.Duration
 	// DeadRetention is how long a dropped incarnation is remembered (so its
 	// late messages are ignored) before it is forgotten.
 	DeadRetention time.Duration
@@ -74,6 +82,7 @@ func DefaultConfig() Config {
 		DigestInterval:    200 * time.Millisecond,
 		RequestRetry:      time.Second,
 		PermdownPeriod:    5 * time.Minute,
+		GoodbyeGrace:      5 * time.Second,
 		DeadRetention:     time.Hour,
 		MaxDeltaOps:       4096,
 		LogMaxOps:         16384,
@@ -119,16 +128,18 @@ func (c *Config) validate() error {
 		return bad("RequestRetry", "must be > 0")
 	case c.PermdownPeriod <= 0:
 		return bad("PermdownPeriod", "must be > 0")
+	case c.GoodbyeGrace <= 0:
+		return bad("GoodbyeGrace", "must be > 0")
 	case c.DeadRetention <= 0:
 		return bad("DeadRetention", "must be > 0")
-	case c.MaxDeltaOps <= 0:
-		return bad("MaxDeltaOps", "must be > 0")
+	case c.MaxDeltaOps <= 0 || c.MaxDeltaOps > crdt.MaxDeltaOps:
+		return bad("MaxDeltaOps", fmt.Sprintf("must be in 1..%d (crdt.MaxDeltaOps)", crdt.MaxDeltaOps))
 	case c.LogMaxOps <= 0:
 		return bad("LogMaxOps", "must be > 0")
 	case c.LogMaxBytes <= 0:
 		return bad("LogMaxBytes", "must be > 0")
-	case c.SnapshotChunk <= 0:
-		return bad("SnapshotChunk", "must be > 0")
+	case c.SnapshotChunk <= 0 || c.SnapshotChunk > crdt.MaxSnapshotEntries:
+		return bad("SnapshotChunk", fmt.Sprintf("must be in 1..%d (crdt.MaxSnapshotEntries)", crdt.MaxSnapshotEntries))
 	case c.MaxTopicLen <= 0 || c.MaxTopicLen > 1024:
 		return bad("MaxTopicLen", "must be in 1..1024")
 	case c.MaxUserLen <= 0 || c.MaxUserLen > 1024:

@@ -8,21 +8,24 @@ import (
 	"github.com/headcount-io/headcount/crdt"
 )
 
-// ReplicaUp tells the tracker that membership sees r alive. A newer epoch
-// of a known name drops the old incarnation at once; a replica that was
-// down is shown again; one that was dropped while unreachable is revived.
-// The returned messages ask r for its data and offer ours.
+// ReplicaUp tells the tracker that membership sees r alive. Membership is
+// the one authority on incarnations: r becomes the name's current
+// incarnation whatever the order of the epochs (a node restarted after its
+// clock stepped back has a lower one), so any other incarnation of the name
+// is dropped at once. A replica that was down is shown again; one that was
+// dropped while unreachable is revived. The returned messages ask r for its
+// data and offer ours.
 func (t *Tracker) ReplicaUp(r crdt.Replica) []Outbound {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if r.Name == t.self.Name {
 		return nil
 	}
+	seqAt := t.now
 	if old := t.replicas[r.Name]; old != nil {
-		switch {
-		case old.replica.Epoch > r.Epoch:
-			return nil // a late event about an older incarnation
-		case old.replica.Epoch < r.Epoch:
+		if old.replica == r {
+			seqAt = old.seqAt
+		} else {
 			t.apply(t.state.Drop(old.replica))
 			t.deadAt[r.Name] = t.now
 		}
@@ -30,7 +33,7 @@ func (t *Tracker) ReplicaUp(r crdt.Replica) []Outbound {
 	if t.state.IsDead(r) {
 		t.state.Revive(r)
 	}
-	t.replicas[r.Name] = &replicaState{replica: r, up: true}
+	t.replicas[r.Name] = &replicaState{replica: r, up: true, seqAt: seqAt}
 	t.apply(t.state.Show(r))
 	delete(t.requested, r.Name)
 	out := t.request(nil, r, r, t.state.Seq(r))
@@ -42,6 +45,8 @@ func (t *Tracker) ReplicaUp(r crdt.Replica) []Outbound {
 
 // ReplicaDown tells the tracker that membership sees r as failed: its
 // presences are hidden from counts but kept until PermdownPeriod passes.
+// A replica that said goodbye is dropped at once instead. A report about
+// another incarnation than the name's current one is ignored.
 func (t *Tracker) ReplicaDown(r crdt.Replica) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -49,11 +54,15 @@ func (t *Tracker) ReplicaDown(r crdt.Replica) {
 		return // membership reporting this node itself: ignore
 	}
 	rs := t.replicas[r.Name]
-	if rs != nil && rs.replica.Epoch > r.Epoch {
+	if rs != nil && rs.replica != r {
 		return
 	}
-	if rs == nil || rs.replica.Epoch < r.Epoch {
-		rs = &replicaState{replica: r}
+	if rs != nil && rs.leaving {
+		t.dropLocked(r) // it said goodbye, then membership lost it: it left
+		return
+	}
+	if rs == nil {
+		rs = &replicaState{replica: r, seqAt: t.now}
 		t.replicas[r.Name] = rs
 	}
 	if rs.up {
@@ -75,11 +84,31 @@ func (t *Tracker) dropLocked(r crdt.Replica) {
 	if r.Name == t.self.Name {
 		return // never drop ourselves
 	}
-	if rs := t.replicas[r.Name]; rs != nil && rs.replica.Epoch <= r.Epoch {
+	if rs := t.replicas[r.Name]; rs != nil && rs.replica == r {
 		delete(t.replicas, r.Name)
 	}
 	t.apply(t.state.Drop(r))
 	t.deadAt[r.Name] = t.now
+}
+
+// goodbye handles r's goodbye. Without a gossip key anyone can send one, so
+// it only drops r's presences at once when membership no longer sees r up;
+// while membership still does, they are hidden (counts are right at once for
+// an honest leave) until membership confirms the leave (ReplicaLeft or
+// ReplicaDown drop them) or GoodbyeGrace passes, when a spoofed goodbye is
+// undone. A goodbye of an incarnation membership has not announced is
+// ignored.
+func (t *Tracker) goodbye(r crdt.Replica) {
+	rs := t.replicas[r.Name]
+	switch {
+	case rs == nil || rs.replica != r:
+		t.stats.Ignored++
+	case !rs.up:
+		t.dropLocked(r)
+	case !rs.leaving:
+		rs.leaving, rs.leavingSince = true, time.Time{}
+		t.apply(t.state.Hide(r))
+	}
 }
 
 // Leave returns this node's goodbye for every peer. Afterwards local

@@ -124,7 +124,13 @@ func TestReplicaLeftAndGoodbyeDropAtOnce(t *testing.T) {
 				c.ReplicaLeft(a.Self())
 			case "Goodbye":
 				r.send(a, a.Leave())
-				r.deliver() // no Tick: the goodbye alone drops a
+				r.deliver() // no Tick: the goodbye alone hides a at once
+				for _, tr := range []*tracker.Tracker{b, c} {
+					require.Equal(t, counts(1, 0, 1), tr.Count("x"), "on %s", tr.Self().Name)
+				}
+				// membership confirms the leave: a is dropped
+				b.ReplicaLeft(a.Self())
+				c.ReplicaDown(a.Self()) // a failure after a goodbye is a leave too
 			}
 			for _, tr := range []*tracker.Tracker{b, c} {
 				require.Equal(t, counts(1, 0, 1), tr.Count("x"), "on %s", tr.Self().Name)
@@ -187,8 +193,7 @@ func TestNewEpochDropsOldIncarnation(t *testing.T) {
 		track(t, a2, 1, "x", "")
 		r.tick(time.Millisecond)
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
-		require.Empty(t, b.ReplicaUp(a1.Self()))
-		b.ReplicaDown(a1.Self())
+		b.ReplicaDown(a1.Self()) // about an incarnation that is not current: ignored
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
 		require.True(t, replicaInfo(t, b, "a").Up)
 	})
@@ -199,14 +204,19 @@ func TestNewEpochDropsOldIncarnation(t *testing.T) {
 		track(t, a1, 1, "x", "")
 		r.tick(time.Millisecond)
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
-		// Data of a newer epoch arrives before membership says anything:
-		// the old incarnation is dropped at once.
+		// Data of another epoch arrives before membership says anything:
+		// it changes nothing (membership decides incarnations).
 		a2 := mkTracker(t, "a", 2)
 		r.nodes["a"] = a2
 		track(t, a2, 1, "y", "")
 		r.send(a2, a2.Tick(r.now.Add(time.Millisecond)))
 		r.deliver()
+		require.Equal(t, counts(1, 0, 1), b.Count("x"))
+		require.Equal(t, tracker.Counts{}, b.Count("y"))
+		// Membership announces it: now it supersedes.
+		r.up(b, a2)
 		require.Equal(t, tracker.Counts{}, b.Count("x"))
+		require.Equal(t, counts(1, 0, 1), b.Count("y"))
 	})
 }
 

@@ -56,6 +56,19 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 		}
 	}
 	for name, r := range t.replicas {
+		if r.leaving && r.up {
+			switch {
+			case r.leavingSince.IsZero():
+				r.leavingSince = now
+			case now.Sub(r.leavingSince) >= t.cfg.GoodbyeGrace:
+				// Membership never confirmed the goodbye: it was not the
+				// replica's (or it changed its mind): show it again.
+				t.log.Warn("goodbye not confirmed by membership, showing the replica again", "replica", r.replica)
+				r.leaving = false
+				t.apply(t.state.Show(r.replica))
+				t.stats.GoodbyesUndone++
+			}
+		}
 		switch {
 		case r.up:
 		case r.downSince.IsZero():
@@ -88,7 +101,85 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 			delete(t.requested, name)
 		}
 	}
+	for k, at := range t.answered {
+		if now.Sub(at) >= t.cfg.RequestRetry/2 {
+			delete(t.answered, k)
+		}
+	}
 	return out
+}
+
+// announced reports whether r is the incarnation membership announced for
+// its name (up or down). Data about any other incarnation is ignored: data
+// never creates, revives or supersedes an incarnation.
+func (t *Tracker) announced(r crdt.Replica) bool {
+	rs := t.replicas[r.Name]
+	return rs != nil && rs.replica == r
+}
+
+// Sequence plausibility: an owner's sequence grows by one per operation, so
+// between two observations it cannot grow by more than maxSeqRate per second
+// (far above any node's real rate) plus maxSeqSlack. A message claiming more
+// is a forgery (without a gossip key anyone can send one) that would freeze
+// the partition: it is refused and counted as invalid. A partition still at
+// sequence 0 has no base and is not checked.
+const (
+	maxSeqRate  = 1 << 24 // operations per second
+	maxSeqSlack = 1 << 22
+)
+
+func (t *Tracker) plausible(owner crdt.Replica, top crdt.Seq) bool {
+	cur := t.state.Seq(owner)
+	if top <= cur || cur == 0 {
+		return true
+	}
+	rs := t.replicas[owner.Name]
+	elapsed := t.now.Sub(rs.seqAt)
+	if rs.seqAt.IsZero() || elapsed > 24*time.Hour {
+		elapsed = 24 * time.Hour
+	}
+	limit := maxSeqSlack + uint64(elapsed.Seconds()*maxSeqRate)
+	return top-cur <= limit
+}
+
+// advanced records that owner's sequence may have moved.
+func (t *Tracker) advanced(owner crdt.Replica, before crdt.Seq) {
+	if rs := t.replicas[owner.Name]; rs != nil && t.state.Seq(owner) != before {
+		rs.seqAt = t.now
+	}
+}
+
+// refuseData reports (and counts) whether a delta or snapshot about owner
+// claiming sequence top must be refused before it is applied.
+func (t *Tracker) refuseData(owner crdt.Replica, top crdt.Seq) bool {
+	if !t.announced(owner) {
+		t.stats.Ignored++
+		return true
+	}
+	if !t.plausible(owner, top) {
+		t.stats.Invalid++
+		t.log.Warn("implausible sequence jump refused", "owner", owner, "have", t.state.Seq(owner), "claimed", top)
+		return true
+	}
+	return false
+}
+
+// answerAllowed rate-limits catch-up answers: one per (requester, owner)
+// per half RequestRetry, which is twice as often as an honest requester
+// asks. A request costs its sender ~40 bytes and can draw a whole partition.
+// (The answer goes to the requester's name and epoch as membership knows
+// them, so a spoofed request cannot aim it at a third party.)
+func (t *Tracker) answerAllowed(from, owner crdt.Replica) bool {
+	k := [2]string{from.Name, owner.Name}
+	if at, ok := t.answered[k]; ok && t.now.Sub(at) < t.cfg.RequestRetry/2 {
+		t.stats.RequestsRefused++
+		return false
+	}
+	if len(t.answered) >= 1<<16 {
+		clear(t.answered) // bounded; forgetting only lets one more answer through
+	}
+	t.answered[k] = t.now
+	return true
 }
 
 // Handle applies a message received from peer from and returns the replies
@@ -106,20 +197,33 @@ func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 	var out []Outbound
 	switch m := m.(type) {
 	case *crdt.Delta:
+		if t.refuseData(m.Owner, m.To) {
+			break
+		}
+		before := t.state.Seq(m.Owner)
 		ch, st, err := t.state.ApplyDelta(m)
 		t.count(st, err)
 		t.apply(ch)
+		t.advanced(m.Owner, before)
 		if st == crdt.Gap {
 			out = t.request(out, from, m.Owner, t.state.Seq(m.Owner))
 		}
 	case *crdt.Snapshot:
+		if t.refuseData(m.Owner, m.Seq) {
+			break
+		}
+		before := t.state.Seq(m.Owner)
 		ch, st, err := t.state.ApplySnapshot(m)
 		t.count(st, err)
 		if st == crdt.Applied {
 			t.stats.SnapshotsApplied++
 		}
 		t.apply(ch)
+		t.advanced(m.Owner, before)
 	case *crdt.Request:
+		if !t.answerAllowed(from, m.Owner) {
+			break
+		}
 		for _, msg := range t.state.Since(m.Owner, m.Since, t.cfg.MaxDeltaOps) {
 			if sn, ok := msg.(*crdt.Snapshot); ok && sn.Part == 0 {
 				t.stats.SnapshotsSent++
@@ -128,13 +232,16 @@ func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 		}
 	case *crdt.Digest:
 		for _, it := range m.Items {
+			if !t.announced(it.Owner) {
+				continue
+			}
 			if since, behind := t.state.Behind(it); behind {
 				out = t.request(out, from, it.Owner, since)
 			}
 		}
 	case *crdt.Goodbye:
 		if m.Replica == from {
-			t.dropLocked(from)
+			t.goodbye(from)
 		}
 	}
 	return out

@@ -148,10 +148,26 @@ func runScheduleStats(seed uint64) (string, tracker.Stats, error) {
 		case r < 94:
 			logf("kill %d", i)
 			net.Kill(i)
-		case r < 96:
+		case r < 95:
 			j := rng.IntN(len(net.Nodes()))
-			logf("restart %d", j)
-			if err := net.Restart(j); err != nil {
+			// Epochs carry no order: half the restarts get a random one,
+			// often lower than the last (the clock stepped back).
+			if rng.IntN(2) == 0 {
+				e := rng.Uint64() >> 1
+				logf("restart %d epoch %d", j, e)
+				if err := net.RestartWithEpoch(j, e); err != nil {
+					return "", sum, err
+				}
+			} else {
+				logf("restart %d", j)
+				if err := net.Restart(j); err != nil {
+					return "", sum, err
+				}
+			}
+		case r < 96:
+			e := rng.Uint64() >> 1
+			logf("impostor of %d epoch %d", i, e)
+			if err := net.Impostor(i, e, simTopics[rng.IntN(len(simTopics))]); err != nil {
 				return "", sum, err
 			}
 		case r < 98:

@@ -12,8 +12,8 @@ type Stats struct {
 	DeltasApplied    uint64 // remote deltas that brought news
 	Gaps             uint64 // remote deltas that arrived ahead of a gap
 	Stale            uint64 // remote deltas or snapshots already known
-	Ignored          uint64 // messages about dead, superseded or self replicas
-	Invalid          uint64 // messages rejected as malformed
+	Ignored          uint64 // messages about self, dead or unannounced incarnations
+	Invalid          uint64 // messages rejected as malformed or implausible
 	Requests         uint64 // catch-up requests sent
 	SnapshotsSent    uint64 // snapshots sent in answer to requests
 	SnapshotsApplied uint64 // snapshots that replaced a partition
@@ -23,6 +23,8 @@ type Stats struct {
 	LocalPresences   int    // presences owned by this node
 	LocalTopics      int    // topics with a presence owned by this node
 	LocalRefused     uint64 // Track calls refused by MaxLocalPresences or MaxLocalTopics
+	GoodbyesUndone   uint64 // goodbyes membership did not confirm within GoodbyeGrace
+	RequestsRefused  uint64 // catch-up requests not answered (rate limit)
 }
 
 // Stats returns the tracker's counters.

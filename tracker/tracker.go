@@ -81,6 +81,7 @@ type Tracker struct {
 	replicas   map[string]*replicaState
 	deadAt     map[string]time.Time
 	requested  map[string]time.Time
+	answered   map[[2]string]time.Time // (requester, owner) -> last catch-up answer
 	now        time.Time
 	lastDigest time.Time
 	stats      Stats
@@ -96,6 +97,15 @@ type replicaState struct {
 	replica   crdt.Replica
 	up        bool
 	downSince time.Time // zero until the first Tick after going down
+	// leaving is set by a goodbye while membership still sees the replica up:
+	// its presences are hidden until membership confirms the leave, and shown
+	// again if it has not after GoodbyeGrace (a spoofed goodbye).
+	leaving      bool
+	leavingSince time.Time // zero until the first Tick after the goodbye
+	// seqAt is when this tracker's sequence for the replica last advanced (or
+	// the replica was first announced): the base of the plausibility bound on
+	// sequence jumps.
+	seqAt time.Time
 }
 
 // New returns a Tracker for cfg. It returns an error wrapping ErrConfig
@@ -123,6 +133,7 @@ func New(cfg Config) (*Tracker, error) {
 		replicas:  make(map[string]*replicaState),
 		deadAt:    make(map[string]time.Time),
 		requested: make(map[string]time.Time),
+		answered:  make(map[[2]string]time.Time),
 	}, nil
 }
 

@@ -199,14 +199,59 @@ func (n *Net) Kill(i int) {
 // presences. Messages still in flight to the old incarnation reach the new
 // one, as they would on a real network.
 func (n *Net) Restart(i int) error {
+	return n.RestartWithEpoch(i, n.nodes[i].epoch+1)
+}
+
+// RestartWithEpoch is Restart with the given epoch. A lower epoch than the
+// previous incarnation's models a restart after the clock stepped back: it
+// must still be the newest incarnation, because membership says so.
+func (n *Net) RestartWithEpoch(i int, epoch uint64) error {
 	old := n.nodes[i]
-	nd, err := n.start(old.Name, old.epoch+1)
+	nd, err := n.start(old.Name, epoch)
 	if err != nil {
 		return err
 	}
 	n.nodes[i] = nd
 	n.view[nd.Name] = make(map[string]viewEntry)
 	n.scheduleReconcile()
+	return nil
+}
+
+// Impostor plays a second process with node i's name and the given epoch,
+// which membership refused (it never appears in any view): it tracks one
+// presence in topic and sends its delta, a snapshot, a digest and a goodbye
+// straight to every live node, as memberlist delivers user messages from
+// non-members. None of it may ever change a count.
+func (n *Net) Impostor(i int, epoch uint64, topic string) error {
+	c := n.cfg.Tracker
+	c.Name, c.Epoch = n.nodes[i].Name, epoch
+	t, err := tracker.New(c)
+	if err != nil {
+		return err
+	}
+	if _, err := t.Track(1, topic, "", nil); err != nil {
+		return err
+	}
+	fake := &Node{Name: c.Name, T: t}
+	msgs := []crdt.Message{
+		&crdt.Snapshot{Owner: t.Self(), Seq: 1 << 20},
+		&crdt.Digest{Items: []crdt.DigestItem{{Owner: t.Self(), Seq: 1 << 20}}},
+		&crdt.Goodbye{Replica: t.Self()},
+	}
+	for _, o := range t.Tick(n.now) {
+		msgs = append(msgs, o.Msg)
+	}
+	for _, m := range msgs {
+		buf, err := crdt.Marshal(t.Self(), m)
+		if err != nil {
+			return err
+		}
+		for _, nd := range n.nodes {
+			if nd.alive && nd.Name != c.Name {
+				n.send(fake, nd.Name, buf)
+			}
+		}
+	}
 	return nil
 }
 

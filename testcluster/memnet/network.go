@@ -38,6 +38,9 @@ const Port = 7946
 type Fault struct {
 	// Cut drops every packet and refuses every dial.
 	Cut bool
+	// DropPackets drops every packet but lets streams through: UDP blocked, TCP open, a common
+	// firewall mistake that memberlist's TCP fallback probe hides from the failure detector.
+	DropPackets bool
 	// Loss is the probability, in [0, 1], that a packet is dropped. Streams are never lossy.
 	Loss float64
 	// Delay is added to every packet and to every dial (not to bytes on an open stream).
@@ -261,7 +264,7 @@ func (n *Network) sendPacket(from *Transport, b []byte, to string) {
 	dst := n.endpoints[to]
 	f := n.faultLocked(from.addr, to)
 	lost := f.Loss > 0 && n.rng.Float64() < f.Loss
-	if dst == nil || f.Cut || lost || n.closed {
+	if dst == nil || f.Cut || f.DropPackets || lost || n.closed {
 		n.mu.Unlock()
 		n.dropped.Add(1)
 		return
