@@ -187,7 +187,9 @@ func TestConfig() Config {
 	c.JoinBackoffMin = 20 * time.Millisecond
 	c.JoinBackoffMax = 500 * time.Millisecond
 	c.RejoinInterval = 300 * time.Millisecond
-	c.DatagramCheckInterval = 100 * time.Millisecond
+	// Off: under the race detector on a loaded machine in-memory pings time out often enough to
+	// switch healthy peers to streams, which then slow bulk tests down. Tests of the check set it.
+	c.DatagramCheckInterval = 0
 	c.FastRejoinMin = 250 * time.Millisecond
 	c.FastRejoinMax = time.Second
 	c.ReconnectTimeout = time.Minute

@@ -30,15 +30,22 @@ func (n *Node) send(out []tracker.Outbound) {
 			n.log.Warn("gossip: message too large, dropped", "bytes", len(b), "max", n.cfg.MaxMessageSize)
 			continue
 		}
+		small := frameHeader+msgCost(b) <= n.cfg.MaxPacketSize
+		// Anti-entropy (digests, requests, answers: everything but the fresh deltas to all) also
+		// goes by stream to a peer that datagrams do not reach; the fresh deltas it misses are
+		// then found by the digests and repaired by stream. Copies still go by datagram: the
+		// check can be wrong about a busy peer, and every message is idempotent.
+		repair := o.Target != tracker.ToAll
 		for _, p := range targets {
-			if frameHeader+msgCost(b) <= n.cfg.MaxPacketSize && !p.viaStream() {
+			if small {
 				pk := packets[p]
 				if pk == nil {
 					pk = &packer{limit: n.cfg.MaxPacketSize}
 					packets[p] = pk
 				}
 				pk.add(b)
-			} else if !p.q.push(b) {
+			}
+			if (!small || (repair && p.viaStream())) && !p.q.push(b) {
 				n.stats.queueDropped.Add(1)
 			}
 		}

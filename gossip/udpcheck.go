@@ -10,7 +10,7 @@ import (
 
 // datagramFailures is how many pings in a row must fail before a peer's messages go by stream:
 // one lost ping under ordinary loss must not switch it.
-const datagramFailures = 3
+const datagramFailures = 5
 
 // checkDatagrams keeps replication off datagrams to peers they do not reach. memberlist keeps a
 // peer alive through its TCP fallback probe when UDP is blocked (a common firewall mistake), so
@@ -18,8 +18,9 @@ const datagramFailures = 3
 //
 // Every DatagramCheckInterval it UDP-pings (memberlist's ping and ack, a round trip) the next
 // live peer in turn and every peer that is failing or switched. After datagramFailures failures
-// in a row a peer is switched: every message to it goes by its stream queue (TCP). The first
-// ping that succeeds switches it back. Cost: one ping and ack per interval, plus one per switched
+// in a row a peer is switched: digests, requests and answers to it also go by its stream queue
+// (TCP), so anti-entropy repairs whatever datagrams lose. The first ping that succeeds switches
+// it back. Cost: one ping and ack per interval, plus one per switched
 // peer.
 func (n *Node) checkDatagrams() {
 	defer n.wg.Done()

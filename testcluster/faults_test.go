@@ -77,7 +77,11 @@ func TestFaultSameNameImpostorChangesNothing(t *testing.T) {
 // and every delta, digest and request used to go by datagram and vanish: counts never converged
 // while it lasted. Now peers whose pings fail are switched to streams.
 func TestFaultUDPBlockedRepairsOverTCP(t *testing.T) {
-	c := newCluster(t, testcluster.Options{Nodes: 3})
+	c := newCluster(t, testcluster.Options{Nodes: 3, Gossip: func(int) gossip.Config {
+		g := gossip.TestConfig()
+		g.DatagramCheckInterval = 100 * time.Millisecond // off in the test profile
+		return g
+	}})
 	spread(t, c, 4, 2)
 	c.RequireConverged(t, converge)
 	require.NoError(t, c.BlockPackets(-1, -1))
