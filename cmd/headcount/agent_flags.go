@@ -10,17 +10,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/internal/httpguard"
+	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/webhook"
 	"github.com/headcount-io/headcount/wsgateway"
 )
 
 const (
-	defaultHost       = "127.0.0.1" // of --bind and --http, also when given a bare port
-	defaultGossipPort = 7946
-	defaultHTTPPort   = 4000
+	defaultHost     = "127.0.0.1" // of --bind and --http, also when given a bare port
+	defaultHTTPPort = 4000
 )
+
+// defaultGossipPort is the port of --bind: gossip's own default.
+var defaultGossipPort = gossip.DefaultConfig().BindPort
 
 // agentFlags are the raw flags of 'headcount agent'. The names are part of
 // the front door contract (DESIGN.md): do not rename them.
@@ -83,8 +87,9 @@ const minJWTSecret = 32
 
 func (a *agentFlags) register(fs *flagSet) {
 	fs.withConfigFile(envJWTSecret, envGossipKey)
-	fs.StringVar(&a.name, "name", "", "node name, unique in the cluster (default: the host name, plus -PORT when --bind's port is not 7946)")
-	fs.StringVar(&a.bind, "bind", defaultHost+":"+strconv.Itoa(defaultGossipPort), "gossip address to listen on, UDP and TCP (host:port, or a bare port on "+defaultHost+"; 0.0.0.0:7946 for every interface)")
+	gport := strconv.Itoa(defaultGossipPort)
+	fs.StringVar(&a.name, "name", "", "node name, unique in the cluster (default: the host name, plus -PORT when --bind's port is not "+gport+")")
+	fs.StringVar(&a.bind, "bind", defaultHost+":"+gport, "gossip address to listen on, UDP and TCP (host:port, or a bare port on "+defaultHost+"; 0.0.0.0:"+gport+" for every interface)")
 	fs.StringVar(&a.advertise, "advertise", "", "gossip address other nodes use to reach this one (default: --bind, or a private interface address when --bind is 0.0.0.0)")
 	fs.Var(&a.join, "join", "seed peer host:port to join (repeatable or comma-separated; a DNS name joins every address it resolves to); retried until one answers")
 	fs.StringVar(&a.http, "http", defaultHost+":"+strconv.Itoa(defaultHTTPPort), "HTTP address for WebSocket, HTTP API, metrics and demo page (host:port, or a bare port on "+defaultHost+")")
@@ -95,7 +100,8 @@ func (a *agentFlags) register(fs *flagSet) {
 	fs.StringVar(&a.label, "label", "", "cluster label: nodes with different labels ignore each other")
 	fs.BoolVar(&a.demoTokens, "demo-tokens", false, "let the demo page mint a token for any user name (POST /v1/demo/token); NEVER in production")
 	fs.StringVar(&a.pprof, "pprof", "", "serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); off when empty")
-	fs.DurationVar(&a.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM/SIGINT, the longest to wait for a graceful stop")
+	stop := node.DefaultConfig().Stop // the steps node.Split shares the timeout among
+	fs.DurationVar(&a.shutdownTimeout, "shutdown-timeout", stop.Drain+stop.Goodbye+stop.Sockets, "on SIGTERM/SIGINT, the longest to wait for a graceful stop")
 	gw := wsgateway.DefaultConfig()
 	fs.IntVar(&a.maxConns, "max-conns", gw.MaxConns, "WebSockets this node accepts at once (0 = no limit); more get HTTP 503")
 	fs.IntVar(&a.maxConnsPerIP, "max-conns-per-ip", gw.MaxConnsPerIP, "WebSockets one remote IP may hold (0 = no limit; set 0 behind a proxy or load balancer); more get HTTP 429")
@@ -108,7 +114,7 @@ func (a *agentFlags) register(fs *flagSet) {
 	hg := httpguard.DefaultConfig()
 	fs.IntVar(&a.maxHTTPConns, "max-http-conns", hg.MaxConns, "plain HTTP connections --http holds at once, WebSockets not included (0 = no limit); more are closed at once")
 	fs.IntVar(&a.maxHTTPConnsPerIP, "max-http-conns-per-ip", hg.MaxConnsPerIP, "plain HTTP connections one remote IP may hold on --http, WebSockets not included (0 = no limit; set 0 behind a proxy or load balancer)")
-	fs.DurationVar(&a.httpReadTimeout, "http-read-timeout", hg.ReadTimeout, "longest time to read one HTTP request, headers and body (headers alone: at most 10s)")
+	fs.DurationVar(&a.httpReadTimeout, "http-read-timeout", hg.ReadTimeout, "longest time to read one HTTP request, headers and body (headers alone: at most "+hg.ReadHeaderTimeout.String()+")")
 	fs.DurationVar(&a.httpWriteTimeout, "http-write-timeout", hg.WriteTimeout, "longest time to write one HTTP response")
 	fs.DurationVar(&a.httpIdleTimeout, "http-idle-timeout", hg.IdleTimeout, "keep-alive HTTP connections idle this long are closed")
 	tc := tracker.DefaultConfig()

@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	var d demoFlags
 	fs := newFlagSet(e, "demo [--nodes N] [--http-base host:port]")
 	fs.IntVar(&d.nodes, "nodes", 3, "number of nodes (1 to 64)")
-	fs.StringVar(&d.httpBase, "http-base", "127.0.0.1:4000", "HTTP address of node 0; node i listens on the port plus i")
+	fs.StringVar(&d.httpBase, "http-base", net.JoinHostPort(defaultHost, strconv.Itoa(defaultHTTPPort)), "HTTP address of node 0; node i listens on the port plus i")
 	d.log.register(fs)
 	d.log.level = "warn" // the demo's output is its URLs
 	fs.Lookup("log-level").DefValue = "warn"

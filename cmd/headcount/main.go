@@ -10,7 +10,8 @@
 // arguments. Usage errors exit with status 2, runtime errors with 1.
 //
 // This package only parses, wires and supervises: it must never hold
-// presence logic of its own (that lives in tracker, gossip and wsgateway).
+// presence logic of its own (that lives in tracker, gossip and wsgateway,
+// assembled by node).
 package main
 
 import (
@@ -32,7 +33,7 @@ type env struct {
 	stdout, stderr io.Writer
 	// signals delivers SIGINT/SIGTERM to long-running subcommands.
 	signals <-chan os.Signal
-	// reload delivers SIGHUP: the agent re-reads its gossip key file.
+	// reload delivers SIGHUP: the agent re-reads its gossip and JWT key files.
 	reload <-chan os.Signal
 }
 
