@@ -20,13 +20,6 @@ func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (*http.Server,
 	if err != nil {
 		panic(err) // the defaults are valid
 	}
-	return serveGuarded(ln, h, g, log)
-}
-
-// serveGuarded serves h on ln in a new goroutine behind g (its timeouts and
-// connection caps) and returns the server and a channel that receives
-// Serve's result.
-func serveGuarded(ln net.Listener, h http.Handler, g *httpguard.Guard, log *slog.Logger) (*http.Server, <-chan error) {
 	srv := g.Server(h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	served := make(chan error, 1)
