@@ -58,6 +58,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// agentURLs are the addresses an in-process agent logs at start.
+type agentURLs struct {
+	http  string // of "headcount agent started": http://host:port
+	pprof string // of "pprof listening" (--pprof), "" without it
+	admin string // of "admin endpoints listening" (--admin-http), "" without it
+}
+
+// waitStarted waits for the agent's "headcount agent started" JSON log line
+// on stderr, failing the test if the agent exits first, and returns the
+// addresses logged until then.
+func waitStarted(t *testing.T, stderr *lockedBuffer, exit chan int) agentURLs {
+	t.Helper()
+	var u agentURLs
+	waitFor(t, "the started log line", func() bool {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var rec struct{ Msg, HTTP, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				switch rec.Msg {
+				case "pprof listening":
+					u.pprof = rec.Addr
+				case "admin endpoints listening":
+					u.admin = rec.Addr
+				case "headcount agent started":
+					u.http = rec.HTTP
+					return true
+				}
+			}
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("agent exited with %d: %s", code, stderr.String())
+		default:
+		}
+		return false
+	})
+	return u
+}
+
+// waitExit waits for a subcommand told to stop (what names it) to exit with
+// status 0.
+func waitExit(t *testing.T, what string, exit chan int, stderr *lockedBuffer) {
+	t.Helper()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", what, code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not stop", what)
+	}
+}
+
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -73,27 +125,8 @@ func TestAgentServesAndStopsOnSIGTERM(t *testing.T) {
 	_, stderr, sig, exit := background(t, context.Background(), "agent", "--name", "solo",
 		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--profile", "local", "--log-format", "json",
 		"--pprof", "127.0.0.1:0")
-	var base, pprofURL string
-	waitFor(t, "the started log line", func() bool {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, HTTP, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil {
-				switch rec.Msg {
-				case "pprof listening":
-					pprofURL = rec.Addr
-				case "headcount agent started":
-					base = rec.HTTP
-					return true
-				}
-			}
-		}
-		select {
-		case code := <-exit:
-			t.Fatalf("agent exited with %d: %s", code, stderr.String())
-		default:
-		}
-		return false
-	})
+	u := waitStarted(t, stderr, exit)
+	base, pprofURL := u.http, u.pprof
 	if code, body := httpGet(t, base+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d %s", code, body)
 	}
@@ -120,14 +153,7 @@ func TestAgentServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}
 	sig <- syscall.SIGTERM
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop after SIGTERM")
-	}
+	waitExit(t, "agent after SIGTERM", exit, stderr)
 	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
 		t.Fatalf("no stopped log line: %s", stderr.String())
 	}
@@ -136,23 +162,11 @@ func TestAgentServesAndStopsOnSIGTERM(t *testing.T) {
 func TestAgentPortInUse(t *testing.T) {
 	_, stderr, sig, exit := background(t, context.Background(), "agent", "--name", "first",
 		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json")
-	var addr string
-	waitFor(t, "the first agent", func() bool {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, HTTP string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "headcount agent started" {
-				addr = strings.TrimPrefix(rec.HTTP, "http://")
-				return true
-			}
-		}
-		return false
-	})
+	addr := strings.TrimPrefix(waitStarted(t, stderr, exit).http, "http://")
 	r := runCmd(t, nil, "agent", "--name", "second", "--bind", "127.0.0.1:0", "--http", addr)
 	if r.code != 1 || r.stderr != fmt.Sprintf("headcount agent: --http %s: address already in use\n", addr) {
 		t.Errorf("got exit %d %q", r.code, r.stderr)
 	}
 	sig <- syscall.SIGINT
-	if code := <-exit; code != 0 {
-		t.Fatalf("first agent exit %d", code)
-	}
+	waitExit(t, "first agent", exit, stderr)
 }

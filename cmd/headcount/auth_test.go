@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -68,22 +67,7 @@ func TestAgentIdentityFlags(t *testing.T) {
 			"--profile", "local", "--log-format", "json", "--jwt-secret-file", secretFile, "--jwt-public-key-file", pemFile,
 			"--jwt-issuer", "https://idp.example/", "--jwt-require-exp", "--public-topics", "video:*,lobby"})
 	}()
-	var base string
-	waitFor(t, "the started log line", func() bool {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, HTTP string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "headcount agent started" {
-				base = rec.HTTP
-				return true
-			}
-		}
-		select {
-		case code := <-exit:
-			t.Fatalf("agent exited with %d: %s", code, stderr.String())
-		default:
-		}
-		return false
-	})
+	base := waitStarted(t, stderr, exit).http
 	claims := func() jwt.MapClaims {
 		return jwt.MapClaims{"sub": "u", "iss": "https://idp.example/", "exp": time.Now().Add(time.Hour).Unix(), "topics": []string{"room:*"}}
 	}
@@ -140,14 +124,7 @@ func TestAgentIdentityFlags(t *testing.T) {
 	}
 
 	sig <- syscall.SIGTERM
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop")
-	}
+	waitExit(t, "agent", exit, stderr)
 }
 
 func TestIdentityFlagErrors(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // freeConsecutivePorts returns the first of n consecutive free loopback
@@ -76,14 +75,7 @@ func TestDemoRunsAClusterWithAPagePerNode(t *testing.T) {
 		t.Fatalf("demo token: %d", resp.StatusCode)
 	}
 	cancel()
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("demo exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop")
-	}
+	waitExit(t, "demo", exit, stderr)
 }
 
 func TestDemoUsageErrors(t *testing.T) {

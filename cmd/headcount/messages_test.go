@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -29,29 +28,6 @@ func TestAllowedOriginsAreValidatedAtStart(t *testing.T) {
 	}
 }
 
-// startedHTTP waits for the "headcount agent started" JSON log line on
-// stderr and returns the agent's HTTP address (host:port).
-func startedHTTP(t *testing.T, stderr *lockedBuffer, exit chan int) string {
-	t.Helper()
-	var addr string
-	waitFor(t, "the agent to start", func() bool {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, HTTP string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "headcount agent started" {
-				addr = strings.TrimPrefix(rec.HTTP, "http://")
-				return true
-			}
-		}
-		select {
-		case code := <-exit:
-			t.Fatalf("agent exited with %d: %s", code, stderr.String())
-		default:
-		}
-		return false
-	})
-	return addr
-}
-
 // Regression: a --join aimed at another node's --http port stalled start-up
 // for memberlist's stream timeout (5 s) and then retried silently forever.
 // Now the HTTP port closes the gossip connection at its first byte and the
@@ -59,10 +35,10 @@ func startedHTTP(t *testing.T, stderr *lockedBuffer, exit chan int) string {
 func TestJoinToAnHTTPPortSaysWhatAnswered(t *testing.T) {
 	_, aErr, aSig, aExit := background(t, context.Background(), "agent", "--name", "a",
 		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json")
-	aHTTP := startedHTTP(t, aErr, aExit)
+	aHTTP := strings.TrimPrefix(waitStarted(t, aErr, aExit).http, "http://")
 	_, bErr, bSig, bExit := background(t, context.Background(), "agent", "--name", "b",
 		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json", "--join", aHTTP)
-	startedHTTP(t, bErr, bExit)
+	waitStarted(t, bErr, bExit)
 	waitFor(t, "b to name what answered", func() bool {
 		return strings.Contains(bErr.String(), "--join "+aHTTP+" is an HTTP server, not a gossip port") &&
 			strings.Contains(bErr.String(), "a Headcount node's --http port")
@@ -73,11 +49,8 @@ func TestJoinToAnHTTPPortSaysWhatAnswered(t *testing.T) {
 	for _, s := range []chan os.Signal{bSig, aSig} {
 		s <- syscall.SIGTERM
 	}
-	for _, e := range []chan int{bExit, aExit} {
-		if code := <-e; code != 0 {
-			t.Errorf("exit %d", code)
-		}
-	}
+	waitExit(t, "b", bExit, bErr)
+	waitExit(t, "a", aExit, aErr)
 }
 
 func TestProbeHTTPIgnoresWhatIsNotHTTP(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"syscall"
@@ -77,27 +76,8 @@ func TestDemoTokenKeyIsNotTheJWTKey(t *testing.T) {
 func TestAgentAdminHTTP(t *testing.T) {
 	_, stderr, sig, exit := background(t, context.Background(), "agent", "--name", "solo",
 		"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin-http", "127.0.0.1:0", "--profile", "local", "--log-format", "json")
-	var base, admin string
-	waitFor(t, "the started log line", func() bool {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, HTTP, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil {
-				switch rec.Msg {
-				case "admin endpoints listening":
-					admin = rec.Addr
-				case "headcount agent started":
-					base = rec.HTTP
-					return true
-				}
-			}
-		}
-		select {
-		case code := <-exit:
-			t.Fatalf("agent exited with %d: %s", code, stderr.String())
-		default:
-		}
-		return false
-	})
+	u := waitStarted(t, stderr, exit)
+	base, admin := u.http, u.admin
 	if admin == "" {
 		t.Fatalf("no admin log line: %s", stderr.String())
 	}
@@ -118,14 +98,7 @@ func TestAgentAdminHTTP(t *testing.T) {
 		}
 	}
 	sig <- syscall.SIGTERM
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop after SIGTERM")
-	}
+	waitExit(t, "agent after SIGTERM", exit, stderr)
 }
 
 func TestAgentHTTPGuardFlags(t *testing.T) {
