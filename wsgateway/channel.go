@@ -147,7 +147,7 @@ func (c *conn) leave(m message) {
 	c.dropSub(s)
 	c.delChan(s)
 	if !s.observe {
-		_ = c.g.eng.untrack(c.id, m.Topic) // only fails if it is already gone
+		_ = c.g.cfg.Tracker.Untrack(c.id, m.Topic) // only fails if it is already gone
 	}
 	c.enqueue(
 		appendFrame(nil, c.vsn, s.joinRef, m.Ref, m.Topic, evReply, replyOK(nil)),

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/headcount-io/headcount/tracker"
 )
 
 // Close codes the gateway sends. Phoenix clients reconnect after any code but 1000.
@@ -39,7 +41,7 @@ type sharedFrame struct {
 type conn struct {
 	g    *Gateway
 	t    transport // nil only in tests of the queue
-	id   uint64
+	id   tracker.Owner
 	user string
 	vsn  protoVersion
 	ip   string
@@ -253,7 +255,7 @@ func (c *conn) cleanup() {
 		c.dropSub(s)
 	}
 	c.chans = nil
-	c.g.eng.untrackOwner(c.id)
+	c.g.cfg.Tracker.UntrackOwner(c.id)
 }
 
 // dropSub takes a channel out of its topic and cancels its pending diff.

@@ -10,13 +10,14 @@ import (
 	"sync/atomic"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/headcount-io/headcount/tracker"
 )
 
 // Gateway serves the WebSocket endpoint and the HTTP API of one node. Create it with New; it is
 // safe for concurrent use.
 type Gateway struct {
 	cfg      Config
-	eng      engine
 	log      *slog.Logger
 	clock    Clock
 	auth     Authenticator
@@ -41,7 +42,7 @@ type Gateway struct {
 
 	lp longPolls
 
-	sub      engineSub
+	sub      *tracker.Subscription
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup // the hub goroutine, socket readers and writers
@@ -55,7 +56,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg:   cfg,
-		eng:   engineOf(cfg.Tracker),
 		log:   cfg.Logger,
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]int),
@@ -88,7 +88,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.handler = g.routes()
 	g.ready.Store(true)
-	g.sub = g.eng.subscribe()
+	g.sub = cfg.Tracker.Subscribe()
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -245,7 +245,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{
 		g: g, t: &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout},
-		id: g.eng.newOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
+		id: g.cfg.Tracker.NewOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}

@@ -25,12 +25,6 @@ const (
 	maxBusiest          = 1000
 )
 
-// topicCount is one topic of a listing.
-type topicCount struct {
-	Topic string
-	Counts
-}
-
 // topicEntry is one element of "topics".
 type topicEntry struct {
 	Topic       string       `json:"topic"`
@@ -65,10 +59,10 @@ func badRequest(w http.ResponseWriter, why string) {
 // lingers) if nobody observes it.
 func (g *Gateway) countOf(topic string) (Counts, error) {
 	if tracker.IsRollup(topic) {
-		total, _, err := g.eng.busiest(strings.TrimSuffix(topic, "*"), 0)
-		return total, err
+		total, _, err := g.cfg.Tracker.Busiest(strings.TrimSuffix(topic, "*"), 0)
+		return countsOf(total), err
 	}
-	return g.eng.count(topic), nil
+	return g.count(topic), nil
 }
 
 func (g *Gateway) serveTopics(w http.ResponseWriter, r *http.Request) {
@@ -127,14 +121,14 @@ func (g *Gateway) serveBusiest(w http.ResponseWriter, r *http.Request, prefix, l
 	if _, ok := g.authorizeRead(w, r, prefix+"*"); !ok {
 		return
 	}
-	total, top, err := g.eng.busiest(prefix, limit)
+	total, top, err := g.cfg.Tracker.Busiest(prefix, limit)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "too many roll-ups"})
 		return
 	}
 	out := topicsPayload{Topics: make([]topicEntry, len(top)), Partial: g.isPartial()}
 	for i, tc := range top {
-		out.Topics[i] = entryOf(tc.Topic, tc.Counts)
+		out.Topics[i] = entryOf(tc.Topic, countsOf(tc.Counts))
 	}
 	out.Total = &totalPayload{Viewers: countPayload{total.Viewers}, Users: countPayload{total.Users}, Connections: countPayload{total.Connections}}
 	writeJSON(w, http.StatusOK, out)

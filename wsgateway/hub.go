@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/headcount-io/headcount/tracker"
 )
 
 // sub is one joined channel of one socket.
@@ -153,7 +155,7 @@ func (h *hub) flush(name string) {
 // run turns tracker change notifications into flushes until stop is closed. A change after a
 // quiet window is flushed at once; changes that follow within CoalesceWindow wait for the
 // window's end, so each topic gets at most one broadcast per window.
-func (h *hub) run(s engineSub, stop <-chan struct{}) {
+func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 	window := h.g.cfg.CoalesceWindow
 	dirty := make(map[string]struct{})
 	timer := time.NewTimer(window)

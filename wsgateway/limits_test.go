@@ -85,7 +85,7 @@ func TestShutdown(t *testing.T) {
 
 // newBareConn is a socket without a network connection or writer, to test queueing.
 func newBareConn(t *testing.T, g *Gateway) *conn {
-	return &conn{g: g, id: g.eng.newOwner(), vsn: vsn2, writing: true, // as if a writer were stuck
+	return &conn{g: g, id: g.cfg.Tracker.NewOwner(), vsn: vsn2, writing: true, // as if a writer were stuck
 		done: make(chan struct{}), writerDone: make(chan struct{}), chans: map[string]*sub{}}
 }
 

@@ -343,7 +343,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 		return
 	}
 	c := &conn{
-		g: g, id: g.eng.newOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
+		g: g, id: g.cfg.Tracker.NewOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}

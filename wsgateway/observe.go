@@ -50,24 +50,25 @@ func (c *conn) attach(topic string, old *sub, observe bool) error {
 	g := c.g
 	if observe {
 		if old != nil && !old.observe {
-			_ = g.eng.untrack(c.id, topic)
+			_ = g.cfg.Tracker.Untrack(c.id, topic)
 		}
 		if tracker.IsRollup(topic) {
-			return g.eng.holdRollup(topic)
+			return g.cfg.Tracker.HoldRollup(topic)
 		}
 		return nil
 	}
 	if old != nil && !old.observe {
 		return nil
 	}
-	return g.eng.track(c.id, topic, c.user)
+	_, err := g.cfg.Tracker.Track(c.id, topic, c.user, nil)
+	return err
 }
 
 // detach releases what an observer channel holds in the tracker (its roll-up). Tracked
 // presences are untracked by the caller, which knows whether the presence stays.
 func (c *conn) detach(s *sub) {
 	if s.observe && tracker.IsRollup(s.topic) {
-		c.g.eng.releaseRollup(s.topic)
+		c.g.cfg.Tracker.ReleaseRollup(s.topic)
 	}
 }
 
@@ -96,17 +97,17 @@ func (c *conn) delChan(s *sub) {
 // joinFailure maps an attach error to the metric kind and reason of the error reply.
 func joinFailure(err error) (kind, reason string) {
 	switch {
-	case errors.Is(err, errTrackerClosed):
+	case errors.Is(err, tracker.ErrClosed):
 		return "track_closed", "node shutting down"
-	case errors.Is(err, errInvalidTopic):
+	case errors.Is(err, tracker.ErrInvalidTopic):
 		return "bad_topic", "invalid topic"
-	case errors.Is(err, errInvalidUser):
+	case errors.Is(err, tracker.ErrInvalidUser):
 		return "bad_user", "invalid user"
-	case errors.Is(err, errTooManyRollups):
+	case errors.Is(err, tracker.ErrTooManyRollups):
 		return "too_many_rollups", "too many roll-ups"
-	case errors.Is(err, errNodePresenceLimit):
+	case errors.Is(err, tracker.ErrTooManyPresences):
 		return "node_presence_limit", "too many presences on this node"
-	case errors.Is(err, errNodeTopicLimit):
+	case errors.Is(err, tracker.ErrTooManyTopics):
 		return "node_topic_limit", "too many topics on this node"
 	}
 	return "track", "join failed"

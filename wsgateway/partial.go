@@ -28,7 +28,7 @@ func (s *sub) shape() shape {
 // sees as down, or Config.Partial says the membership view has a member neither alive nor
 // gone for good.
 func (g *Gateway) isPartial() bool {
-	if g.eng.downReplicas() > 0 {
+	if g.cfg.Tracker.Stats().Down > 0 {
 		return true
 	}
 	return g.cfg.Partial != nil && g.cfg.Partial()
@@ -43,7 +43,7 @@ func (g *Gateway) checkPartial() bool {
 // countNow is the counts of topic as the gateway serves them now: the tracker's (a roll-up's
 // for a topic ending in "*") with the partial flag.
 func (g *Gateway) countNow(topic string) Counts {
-	c := g.eng.count(topic)
+	c := g.count(topic)
 	c.partial = g.partial.Load()
 	return c
 }

@@ -188,7 +188,7 @@ func TestStatePlusDiffsEqualsTruth(t *testing.T) {
 						if c.jr[topic] == "" {
 							continue
 						}
-						truth := tg.g.eng.count(topic).view(0)
+						truth := tg.g.count(topic).view(0)
 						if !c.joined[topic] || c.view[topic] != truth {
 							c.mu.Unlock()
 							return false

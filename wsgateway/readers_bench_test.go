@@ -92,7 +92,7 @@ func BenchmarkListPageMemory(b *testing.B) {
 		before := heapAlloc()
 		b.StartTimer()
 		for p := range conns {
-			c := &conn{g: tg.g, t: nullTransport{}, id: tg.g.eng.newOwner(), vsn: vsn2,
+			c := &conn{g: tg.g, t: nullTransport{}, id: tg.g.cfg.Tracker.NewOwner(), vsn: vsn2,
 				done: make(chan struct{}), writerDone: make(chan struct{}), chans: map[string]*sub{}}
 			for t := range listTopics {
 				jr := optString{S: fmt.Sprint(t), Valid: true}

@@ -88,7 +88,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c := &conn{
 		g: g, t: &sseTransport{w: w, rc: http.NewResponseController(w), writeTimeout: g.cfg.WriteTimeout},
-		id: g.eng.newOwner(), ident: id, vsn: vsnSSE, ip: ip,
+		id: g.cfg.Tracker.NewOwner(), ident: id, vsn: vsnSSE, ip: ip,
 		done: make(chan struct{}), writerDone: make(chan struct{}),
 		chans: make(map[string]*sub),
 	}
