@@ -26,6 +26,40 @@ type joinParams struct {
 	Partial bool `json:"partial"`
 }
 
+// decodeText decodes one text frame from the client, whatever transport carried it. A frame
+// that is not UTF-8 (as RFC 6455 section 8.1 has it for a WebSocket text frame) or not a
+// Phoenix message closes the connection with 1007. It keeps no reference to data. Reader only.
+func (c *conn) decodeText(data []byte) (message, bool) {
+	if !utf8.Valid(data) {
+		c.g.metrics.errors.WithLabelValues("invalid_utf8").Inc()
+		c.close(closeInvalidPayload, "invalid UTF-8")
+		return message{}, false
+	}
+	m, err := decodeFrame(c.vsn, data)
+	if err != nil {
+		c.g.metrics.errors.WithLabelValues("malformed").Inc()
+		c.g.log.Debug("malformed frame", "conn", c.id, "err", err)
+		c.close(closeInvalidPayload, "malformed frame")
+		return message{}, false
+	}
+	return m, true
+}
+
+// serve handles m once the queue has room for its answers (backpressure.go); it reports
+// whether the connection is still open. Reader only.
+func (c *conn) serve(m message) bool {
+	if !c.waitRoom() {
+		return false
+	}
+	c.handle(m)
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // handle runs one decoded frame. Reader only (see conn).
 func (c *conn) handle(m message) {
 	switch {

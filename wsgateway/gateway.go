@@ -193,6 +193,32 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
+// newConn makes the connection of an admitted client with identity id over t (a long-poll
+// session sets t itself before registering it); the socket, long-poll and SSE endpoints all
+// make theirs here.
+func (g *Gateway) newConn(t transport, id Identity, vsn protoVersion, ip string) *conn {
+	return &conn{
+		g: g, t: t, id: g.cfg.Tracker.NewOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
+		done: make(chan struct{}), writerDone: make(chan struct{}),
+		chans: make(map[string]*sub),
+	}
+}
+
+// register adds c to the connections Shutdown closes; it reports whether Shutdown has begun
+// since admit, and the caller then closes c itself.
+func (g *Gateway) register(c *conn) (stopping bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.conns[c] = struct{}{}
+	return g.stopping.Load()
+}
+
+func (g *Gateway) unregister(c *conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.conns, c)
+}
+
 // serveSocket upgrades /socket/websocket and runs the socket until it closes.
 func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	refuse := func(kind string, status int) {
@@ -243,16 +269,8 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		g.wg.Done()
 		return
 	}
-	c := &conn{
-		g: g, t: &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout},
-		id: g.cfg.Tracker.NewOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
-		done: make(chan struct{}), writerDone: make(chan struct{}),
-		chans: make(map[string]*sub),
-	}
-	g.mu.Lock()
-	g.conns[c] = struct{}{}
-	stopping := g.stopping.Load()
-	g.mu.Unlock()
+	c := g.newConn(&wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout}, id, vsn, ip)
+	stopping := g.register(c)
 	g.metrics.conns.Inc()
 	if stopping { // Shutdown ran between admit and here
 		c.close(closeGoingAway, "server shutting down")
@@ -271,9 +289,7 @@ func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
 	c.close(0, "")
 	c.cleanup()
 	<-c.writerDone
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.mu.Unlock()
+	g.unregister(c)
 	g.release(c.ip)
 	g.metrics.conns.Dec()
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -262,17 +261,19 @@ func writeLP(w http.ResponseWriter, httpStatus int, reply lpReply) {
 	_ = json.NewEncoder(w).Encode(reply)
 }
 
+// refuseLP answers a refused long-poll request, counting the refusal under kind (none: "").
+func (g *Gateway) refuseLP(w http.ResponseWriter, kind string, httpStatus, status int) {
+	if kind != "" {
+		g.metrics.errors.WithLabelValues(kind).Inc()
+	}
+	writeLP(w, httpStatus, lpReply{Status: status})
+}
+
 // serveLongPoll serves /socket/longpoll.
 func (g *Gateway) serveLongPoll(w http.ResponseWriter, r *http.Request) {
-	refuse := func(kind string, httpStatus, status int) {
-		if kind != "" {
-			g.metrics.errors.WithLabelValues(kind).Inc()
-		}
-		writeLP(w, httpStatus, lpReply{Status: status})
-	}
 	if !g.originAllowed(r) {
 		g.logRefusedOrigin(r)
-		refuse("origin", http.StatusForbidden, lpForbidden)
+		g.refuseLP(w, "origin", http.StatusForbidden, lpForbidden)
 		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -295,37 +296,31 @@ func (g *Gateway) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s := g.lp.get(token)
 		if s == nil {
-			refuse("longpoll_gone", http.StatusOK, lpGone)
+			g.refuseLP(w, "longpoll_gone", http.StatusOK, lpGone)
 			return
 		}
 		s.poll(w, r)
 	case http.MethodPost:
 		s := g.lp.get(token)
 		if s == nil {
-			refuse("longpoll_gone", http.StatusOK, lpGone)
+			g.refuseLP(w, "longpoll_gone", http.StatusOK, lpGone)
 			return
 		}
 		s.publish(w, r)
 	default:
-		refuse("method", http.StatusBadRequest, lpError)
+		g.refuseLP(w, "method", http.StatusBadRequest, lpError)
 	}
 }
 
 // openLongPoll opens a session after the same checks as a WebSocket upgrade.
 func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Values, jwt string) {
-	refuse := func(kind string, httpStatus, status int) {
-		if kind != "" {
-			g.metrics.errors.WithLabelValues(kind).Inc()
-		}
-		writeLP(w, httpStatus, lpReply{Status: status})
-	}
 	if g.stopping.Load() {
-		refuse("", http.StatusServiceUnavailable, lpError)
+		g.refuseLP(w, "", http.StatusServiceUnavailable, lpError)
 		return
 	}
 	vsn, ok := parseVsn(q.Get("vsn"))
 	if !ok {
-		refuse("vsn", http.StatusForbidden, lpForbidden)
+		g.refuseLP(w, "vsn", http.StatusForbidden, lpForbidden)
 		return
 	}
 	if jwt == "" {
@@ -334,19 +329,15 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	id, err := g.authenticateSocket(r, jwt)
 	if err != nil {
 		g.log.Debug("long-poll session refused", "remote", r.RemoteAddr, "err", err)
-		refuse("auth", http.StatusForbidden, lpForbidden)
+		g.refuseLP(w, "auth", http.StatusForbidden, lpForbidden)
 		return
 	}
 	ip := remoteIP(r)
 	if status := g.admit(ip); status != 0 {
-		refuse("", status, lpError)
+		g.refuseLP(w, "", status, lpError)
 		return
 	}
-	c := &conn{
-		g: g, id: g.cfg.Tracker.NewOwner(), user: id.User, ident: id, vsn: vsn, ip: ip,
-		done: make(chan struct{}), writerDone: make(chan struct{}),
-		chans: make(map[string]*sub),
-	}
+	c := g.newConn(nil, id, vsn, ip)
 	s := &lpSession{token: lpToken(), c: c}
 	s.t = newLPTransport(g.cfg.LongPollSessionTimeout, g.cfg.WriteTimeout, func() {
 		g.metrics.errors.WithLabelValues("longpoll_timeout").Inc()
@@ -356,10 +347,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	g.lp.mu.Lock()
 	g.lp.sessions[s.token] = s
 	g.lp.mu.Unlock()
-	g.mu.Lock()
-	g.conns[c] = struct{}{}
-	stopping := g.stopping.Load()
-	g.mu.Unlock()
+	stopping := g.register(c)
 	g.metrics.conns.Inc()
 	g.metrics.lpSessions.Inc()
 	if stopping { // Shutdown ran between admit and here
@@ -385,9 +373,7 @@ func (g *Gateway) runLongPoll(s *lpSession) {
 	g.lp.mu.Lock()
 	delete(g.lp.sessions, s.token)
 	g.lp.mu.Unlock()
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.mu.Unlock()
+	g.unregister(c)
 	g.release(c.ip)
 	g.metrics.conns.Dec()
 	g.metrics.lpSessions.Dec()
@@ -462,29 +448,17 @@ func (s *lpSession) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.metrics.framesIn.Inc()
-		if !utf8.Valid(data) { // as for a WebSocket text frame (RFC 6455 section 8.1)
-			fail("invalid_utf8", closeInvalidPayload, "invalid UTF-8")
-			return
-		}
-		m, err := decodeFrame(c.vsn, data) // keeps no reference to data
-		if err != nil {
-			g.log.Debug("malformed frame", "conn", c.id, "err", err)
-			fail("malformed", closeInvalidPayload, "malformed frame")
+		m, ok := c.decodeText(data)
+		if !ok {
+			writeLP(w, http.StatusBadRequest, lpReply{Status: lpError})
 			return
 		}
 		// Answers that outrun the outbox make this POST wait for room (the client keeps
 		// polling meanwhile), as a WebSocket's reader waits: a burst of joins is not a slow
 		// consumer.
-		if !c.waitRoom() { // backpressure.go
+		if !c.serve(m) {
 			writeLP(w, http.StatusOK, lpReply{Status: lpGone})
 			return
-		}
-		c.handle(m)
-		select {
-		case <-c.done:
-			writeLP(w, http.StatusOK, lpReply{Status: lpGone})
-			return
-		default:
 		}
 	}
 	if sc.Err() != nil {

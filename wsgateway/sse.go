@@ -86,21 +86,9 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	c := &conn{
-		g: g, t: &sseTransport{w: w, rc: http.NewResponseController(w), writeTimeout: g.cfg.WriteTimeout},
-		id: g.cfg.Tracker.NewOwner(), ident: id, vsn: vsnSSE, ip: ip,
-		done: make(chan struct{}), writerDone: make(chan struct{}),
-		chans: make(map[string]*sub),
-	}
-	g.mu.Lock()
-	g.conns[c] = struct{}{}
-	stopping := g.stopping.Load()
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		delete(g.conns, c)
-		g.mu.Unlock()
-	}()
+	c := g.newConn(&sseTransport{w: w, rc: http.NewResponseController(w), writeTimeout: g.cfg.WriteTimeout}, id, vsnSSE, ip)
+	stopping := g.register(c)
+	defer g.unregister(c)
 	if stopping {
 		c.close(0, "")
 	}

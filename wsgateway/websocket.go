@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -61,27 +60,9 @@ func (c *conn) readLoop(ws *websocket.Conn) {
 			c.close(closeUnsupported, "binary frames are not supported")
 			return
 		}
-		if !utf8.Valid(data) {
-			// RFC 6455 section 8.1: a text frame that is not UTF-8 fails the connection.
-			c.g.metrics.errors.WithLabelValues("invalid_utf8").Inc()
-			c.close(closeInvalidPayload, "invalid UTF-8")
+		m, ok := c.decodeText(data)
+		if !ok || !c.serve(m) {
 			return
-		}
-		m, err := decodeFrame(c.vsn, data)
-		if err != nil {
-			c.g.metrics.errors.WithLabelValues("malformed").Inc()
-			c.g.log.Debug("malformed frame", "conn", c.id, "err", err)
-			c.close(closeInvalidPayload, "malformed frame")
-			return
-		}
-		if !c.waitRoom() { // backpressure.go
-			return
-		}
-		c.handle(m)
-		select {
-		case <-c.done:
-			return
-		default:
 		}
 	}
 }
