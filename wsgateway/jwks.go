@@ -133,26 +133,6 @@ func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &limitedBody{ReadCloser: resp.Body, left: l.max}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, l.max) // fails with *http.MaxBytesError
 	return resp, nil
-}
-
-// limitedBody reads at most left bytes, then fails with errJWKSTooBig.
-type limitedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-var errJWKSTooBig = errors.New("wsgateway: JWKS response too big")
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, errJWKSTooBig
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	return n, err
 }
