@@ -3,6 +3,8 @@
 // them (join reply then presence_state, diffs with both classes in both halves). The tests
 // then drive the real phoenix Socket and Channel code.
 
+import { Socket } from "phoenix";
+
 export class FakeGateway {
   constructor() {
     this.transports = [];
@@ -106,6 +108,19 @@ export class FakeGateway {
   dropTransport(t) {
     const i = this.transports.indexOf(t);
     for (const key of [...this.channels.keys()]) if (key.startsWith(i + "#")) this.channels.delete(key);
+  }
+
+  // connect returns a connected phoenix Socket over this gateway: no heartbeats during a
+  // test, reconnects and rejoins after 1 ms.
+  connect() {
+    const socket = new Socket("ws://gateway.test/socket", {
+      transport: this.Transport,
+      heartbeatIntervalMs: 3_600_000,
+      reconnectAfterMs: () => 1,
+      rejoinAfterMs: () => 1,
+    });
+    socket.connect();
+    return socket;
   }
 
   joinsOf(topic) {

@@ -2,7 +2,6 @@ import { describe, it, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { createElement as h } from "react";
 import TestRenderer from "react-test-renderer";
-import { Socket } from "phoenix";
 import { useHeadcount } from "../react.js";
 import { FakeGateway } from "./fake-gateway.js";
 
@@ -29,13 +28,7 @@ describe("useHeadcount", () => {
   let gw, socket;
   beforeEach(() => {
     gw = new FakeGateway();
-    socket = new Socket("ws://gateway.test/socket", {
-      transport: gw.Transport,
-      heartbeatIntervalMs: 3_600_000,
-      reconnectAfterMs: () => 1,
-      rejoinAfterMs: () => 1,
-    });
-    socket.connect();
+    socket = gw.connect();
   });
   afterEach(() => socket.disconnect());
 

@@ -1,6 +1,5 @@
 import { describe, it, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { Socket } from "phoenix";
 import { watch, applyState, applyDiff, INITIAL_COUNTS } from "../index.js";
 import { FakeGateway, waitFor } from "./fake-gateway.js";
 
@@ -8,13 +7,7 @@ describe("watch", () => {
   let gw, socket;
   beforeEach(() => {
     gw = new FakeGateway();
-    socket = new Socket("ws://gateway.test/socket", {
-      transport: gw.Transport,
-      heartbeatIntervalMs: 3_600_000,
-      reconnectAfterMs: () => 1,
-      rejoinAfterMs: () => 1,
-    });
-    socket.connect();
+    socket = gw.connect();
   });
   afterEach(() => socket.disconnect());
 
