@@ -7,25 +7,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/stretchr/testify/require"
 )
-
-// expectCloseFrame reads until the server closes and returns the close frame.
-func (c *client) expectCloseFrame() *websocket.CloseError {
-	c.t.Helper()
-	require.NoError(c.t, c.ws.SetReadDeadline(time.Now().Add(waitFor)))
-	for {
-		_, _, err := c.ws.ReadMessage()
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		require.True(c.t, ok, "want a close frame, got %v", err)
-		return ce
-	}
-}
 
 // heartbeat does a heartbeat round trip, proving the socket is open and has handled
 // everything sent before; presence diffs on the way are skipped.

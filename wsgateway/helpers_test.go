@@ -53,9 +53,9 @@ func startGateway(t testing.TB, mutate func(*Config)) *testGateway {
 	return startGatewayOn(t, newTracker(t), mutate)
 }
 
-// startGatewayOn runs a gateway on loopback over tr.
-func startGatewayOn(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) *testGateway {
-	t.Helper()
+// testConfig is the tests' gateway Config over tr (changed by mutate, if not nil) and the
+// registry it reports to.
+func testConfig(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) (Config, *prometheus.Registry) {
 	cfg := DefaultConfig()
 	reg := prometheus.NewRegistry()
 	cfg.Tracker = tr
@@ -65,6 +65,13 @@ func startGatewayOn(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) *te
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	return cfg, reg
+}
+
+// startGatewayOn runs a gateway on loopback over tr.
+func startGatewayOn(t testing.TB, tr *tracker.Tracker, mutate func(*Config)) *testGateway {
+	t.Helper()
+	cfg, reg := testConfig(t, tr, mutate)
 	g, err := New(cfg)
 	require.NoError(t, err)
 	mux := http.NewServeMux() // /metrics as package node serves it
@@ -145,8 +152,8 @@ func requireJSONEq(t testing.TB, want, got string) {
 	}
 }
 
-// expectClose reads until the server closes and returns the close code.
-func (c *client) expectClose() int {
+// expectCloseFrame reads until the server closes and returns the close frame.
+func (c *client) expectCloseFrame() *websocket.CloseError {
 	c.t.Helper()
 	require.NoError(c.t, c.ws.SetReadDeadline(time.Now().Add(waitFor)))
 	for {
@@ -154,10 +161,16 @@ func (c *client) expectClose() int {
 		if err == nil {
 			continue
 		}
-		var ce *websocket.CloseError
-		require.ErrorAs(c.t, err, &ce, "want a close frame, got %v", err)
-		return ce.Code
+		ce, ok := err.(*websocket.CloseError)
+		require.True(c.t, ok, "want a close frame, got %v", err)
+		return ce
 	}
+}
+
+// expectClose reads until the server closes and returns the close code.
+func (c *client) expectClose() int {
+	c.t.Helper()
+	return c.expectCloseFrame().Code
 }
 
 // join sends a V2 join with join_ref == ref == jr and checks the reply.

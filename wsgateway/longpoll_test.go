@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/headcount-io/headcount/tracker"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -107,15 +106,7 @@ func (tg *testGateway) longPoll(t testing.TB, query string) *lpClient {
 // (a real socket would keep the bubble's clock from advancing).
 func bubbleGateway(t *testing.T, mutate func(*Config)) *testGateway {
 	tr := newTracker(t)
-	reg := prometheus.NewRegistry()
-	cfg := DefaultConfig()
-	cfg.Tracker = tr
-	cfg.Registerer = reg
-	cfg.JWTSecret = testSecret
-	cfg.Logger = testLogger(t)
-	if mutate != nil {
-		mutate(&cfg)
-	}
+	cfg, reg := testConfig(t, tr, mutate)
 	g, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, g.Shutdown(context.Background())) })
