@@ -48,13 +48,6 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 		t.lastDigest = now
 		out = append(out, Outbound{Target: ToSome, Msg: t.state.Digest()})
 	}
-	// Partitions learnt from relayed data, of replicas membership never
-	// reported, count as down from now: they are hidden and will be dropped.
-	for _, p := range t.state.Partitions() {
-		if p.Owner.Name != t.self.Name && t.replicas[p.Owner.Name] == nil {
-			t.replicas[p.Owner.Name] = &replicaState{replica: p.Owner}
-		}
-	}
 	for name, r := range t.replicas {
 		if r.leaving && r.up {
 			switch {
@@ -79,11 +72,6 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 			delete(t.replicas, name)
 			t.deadAt[name] = now
 			t.stats.Permdowns++
-		}
-	}
-	for _, name := range t.state.DeadNames() {
-		if _, ok := t.deadAt[name]; !ok {
-			t.deadAt[name] = now // superseded by a newer epoch seen in data
 		}
 	}
 	for name, at := range t.deadAt {
