@@ -38,5 +38,5 @@ headcount_tracker_local_presences 2
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "headcount_tracker_presences", "headcount_tracker_topics", "headcount_tracker_local_presences"))
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	require.Equal(t, 19, n)
+	require.Equal(t, 22, n)
 }
