@@ -75,7 +75,12 @@ type Config struct {
 	TCPTimeout time.Duration
 	// DeadNodeReclaimTime is how long after a node was declared dead its name may come back
 	// from another address (a restarted container with a new IP); until then the newcomer is
-	// rejected as a name conflict.
+	// rejected as a name conflict, and the peers that refused it join it when it passes. What it
+	// guards: a live node falsely declared dead (loss) whose name a second process with the same
+	// name (a mis-deployed replica) would take over if it announced itself before the live node
+	// refutes (refutations take tens of milliseconds); the live node is then refused until the
+	// other process dies. The LAN profile's 500 ms is well above a refutation and keeps a node
+	// restarted at a new address visible within about 2 s (BENCHMARKS.md [Q]).
 	DeadNodeReclaimTime time.Duration
 
 	// BroadcastInterval is the batching window for local changes: the first change after a quiet
@@ -150,7 +155,7 @@ func DefaultConfig() Config {
 		GossipToTheDeadTime:   15 * time.Second,
 		PushPullInterval:      10 * time.Second,
 		TCPTimeout:            5 * time.Second,
-		DeadNodeReclaimTime:   5 * time.Second,
+		DeadNodeReclaimTime:   500 * time.Millisecond,
 		TickInterval:          50 * time.Millisecond,
 		DatagramCheckInterval: 250 * time.Millisecond,
 		Fanout:                3,

@@ -38,13 +38,15 @@ type failedPeer struct {
 // rejoinLoop heals partitions and admits restarted nodes. memberlist stops probing dead nodes and
 // forgets them, so without it a partition would never heal.
 //
-// Two kinds of round: a slow one every RejoinInterval joins the seeds and up to maxRejoin failed
-// members; a fast one, while some member failed less than FastRejoinWindow ago, joins one of those
-// recent ones at random (and a refused newcomer's address once DeadNodeReclaimTime has passed).
-// The fast rounds back off from FastRejoinMin to FastRejoinMax (doubling, with ±25% jitter) while
-// they fail and start again from FastRejoinMin when a member fails. One successful push/pull
-// merges both sides' membership, so one dial per node per round is enough and a large cluster
-// does not storm.
+// Three kinds of round: a slow one every RejoinInterval joins the seeds and up to maxRejoin
+// failed members; a fast one, while some member failed less than FastRejoinWindow ago, joins one
+// of those recent ones at random; and a reclaim, timed for the moment memberlist will accept a
+// newcomer it refused under a failed member's name (DeadNodeReclaimTime after the failure),
+// joins that newcomer, so a node restarted at a new address is admitted then and not at the next
+// round. The fast rounds back off from FastRejoinMin to FastRejoinMax (doubling, with ±25%
+// jitter) while they fail and start again from FastRejoinMin when a member fails. One
+// successful push/pull merges both sides' membership, so one dial per node per round is enough
+// and a large cluster does not storm.
 func (n *Node) rejoinLoop() {
 	defer n.wg.Done()
 	slow := time.NewTicker(n.cfg.RejoinInterval)
@@ -52,6 +54,16 @@ func (n *Node) rejoinLoop() {
 	fastEvery := n.cfg.FastRejoinMin
 	fast := time.NewTimer(jitter(fastEvery))
 	defer fast.Stop()
+	reclaim := time.NewTimer(time.Hour)
+	reclaim.Stop()
+	defer reclaim.Stop()
+	tried := make(map[string]bool) // reclaims already joined: later ones are the fast rounds' job
+	armReclaim := func() {
+		reclaim.Stop()
+		if at, ok := n.nextReclaim(tried); ok {
+			reclaim.Reset(max(time.Until(at), 0))
+		}
+	}
 	for {
 		select {
 		case <-n.stop:
@@ -59,6 +71,17 @@ func (n *Node) rejoinLoop() {
 		case <-n.rejoinKick:
 			fastEvery = n.cfg.FastRejoinMin
 			fast.Reset(jitter(fastEvery))
+			armReclaim()
+		case <-reclaim.C:
+			addrs := n.reclaimTargets(time.Now(), tried)
+			for _, a := range addrs {
+				tried[a] = true
+			}
+			if len(addrs) > 0 {
+				k, err := n.join(addrs)
+				n.log.Debug("gossip: joined refused newcomers", "tried", addrs, "answered", k, "err", err)
+			}
+			armReclaim()
 		case <-slow.C:
 			if addrs := n.rejoinTargets(time.Now()); len(addrs) > 0 {
 				if k, err := n.join(addrs); k > 0 {
@@ -67,6 +90,8 @@ func (n *Node) rejoinLoop() {
 					n.log.Debug("gossip: re-join failed", "tried", len(addrs), "err", err)
 				}
 			}
+			clear(tried) // bounded by the failed members; forget the ones that are gone
+			armReclaim()
 		case <-fast.C:
 			addrs := n.fastTargets(time.Now())
 			if len(addrs) == 0 {
@@ -83,6 +108,42 @@ func (n *Node) rejoinLoop() {
 			fast.Reset(jitter(fastEvery))
 		}
 	}
+}
+
+// reclaimMargin is added to DeadNodeReclaimTime when timing a reclaim: memberlist's check is
+// strict, and its failure time is a little earlier than the one the worker recorded.
+const reclaimMargin = 5 * time.Millisecond
+
+// nextReclaim returns when the earliest refused newcomer not yet tried may be joined.
+func (n *Node) nextReclaim(tried map[string]bool) (time.Time, bool) {
+	live := n.liveAddrs()
+	var (
+		at time.Time
+		ok bool
+	)
+	for _, f := range *n.failed.Load() {
+		if f.conflict == "" || live[f.conflict] || tried[f.conflict] {
+			continue
+		}
+		if due := f.since.Add(n.cfg.DeadNodeReclaimTime + reclaimMargin); !ok || due.Before(at) {
+			at, ok = due, true
+		}
+	}
+	return at, ok
+}
+
+// reclaimTargets returns the refused newcomers' addresses, not yet tried, that memberlist now
+// accepts.
+func (n *Node) reclaimTargets(now time.Time, tried map[string]bool) []string {
+	live := n.liveAddrs()
+	var out []string
+	for _, f := range *n.failed.Load() {
+		if f.conflict != "" && !live[f.conflict] && !tried[f.conflict] &&
+			now.Sub(f.since) >= n.cfg.DeadNodeReclaimTime+reclaimMargin {
+			out = append(out, f.conflict)
+		}
+	}
+	return out
 }
 
 // jitter returns d ± 25%.
@@ -158,8 +219,10 @@ func (n *Node) rejoinTargets(now time.Time) []string {
 	return out
 }
 
-// fastTargets picks one member that failed less than FastRejoinWindow ago, at random, and the
-// address of a newcomer refused under its name if it may now reclaim it.
+// fastTargets picks one member that failed less than FastRejoinWindow ago, at random, and returns
+// its address, or, when a newcomer was refused under its name, the newcomer's address once it may
+// reclaim the name: the old address is then left to the slow rounds, as the node has most likely
+// moved and a dial to a vanished host would hold this loop for a whole TCPTimeout.
 func (n *Node) fastTargets(now time.Time) []string {
 	live := n.liveAddrs()
 	var recent []failedPeer
@@ -172,12 +235,13 @@ func (n *Node) fastTargets(now time.Time) []string {
 		return nil
 	}
 	f := recent[rand.IntN(len(recent))]
-	var out []string
-	if f.conflict != "" && !live[f.conflict] && now.Sub(f.since) >= n.cfg.DeadNodeReclaimTime {
-		out = append(out, f.conflict)
+	switch {
+	case f.conflict == "":
+		if !live[f.addr] {
+			return []string{f.addr}
+		}
+	case !live[f.conflict] && now.Sub(f.since) >= n.cfg.DeadNodeReclaimTime:
+		return []string{f.conflict}
 	}
-	if !live[f.addr] {
-		out = append(out, f.addr)
-	}
-	return out
+	return nil
 }

@@ -46,8 +46,11 @@ type Node struct {
 	view    atomic.Pointer[[]Member]
 	failed  atomic.Pointer[[]failedPeer] // published with view, for the rejoin loop
 	peers   atomic.Pointer[[]*peer]      // published with view, for the datagram checker
-	// rejoinKick wakes the rejoin loop when a member fails, so its fast rounds start at once.
+	// rejoinKick wakes the rejoin loop when a member fails (its fast rounds start at once) or a
+	// failed member's newcomer is refused (its reclaim is timed); kick is the worker's note to
+	// send it after the next publish.
 	rejoinKick chan struct{}
+	kick       bool
 
 	// lifeMu serialises lifecycle transitions (state) with memberlist Leave and Shutdown and
 	// with wg.Add outside the constructor, so Close's wg.Wait never races an Add.

@@ -116,6 +116,14 @@ func (n *Node) handleEvents() {
 		n.applyEvent(ev, now)
 	}
 	n.publish()
+	if n.kick {
+		// After publish, so the rejoin loop reads the records that woke it.
+		n.kick = false
+		select {
+		case n.rejoinKick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (n *Node) applyEvent(ev memberEvent, now time.Time) {
@@ -123,8 +131,9 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 	m := n.members[node.Name]
 	if ev.kind == evConflict {
 		// node is the newcomer memberlist refused; remember its address while the record lives.
-		if m != nil && !m.self {
+		if m != nil && !m.self && m.conflict != node.Address() {
 			m.conflict = node.Address()
+			n.kick = m.status == StatusFailed // the rejoin loop times its reclaim
 		}
 		return
 	}
@@ -215,8 +224,5 @@ func (n *Node) downPeer(m *member, now time.Time) {
 	n.log.Info("gossip: member failed", "peer", r.Name, "addr", m.node.Address(), "members", n.ml.NumMembers())
 	n.stats.failed.Add(1)
 	n.tr.ReplicaDown(r)
-	select {
-	case n.rejoinKick <- struct{}{}:
-	default:
-	}
+	n.kick = true
 }
