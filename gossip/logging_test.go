@@ -2,8 +2,10 @@ package gossip
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,4 +43,19 @@ func TestStateOnlyMovesForward(t *testing.T) {
 	require.True(t, n.advance(StateShutdown))
 	require.False(t, n.advance(StateLeft))
 	require.Equal(t, "shutdown", n.State().String())
+}
+
+// memberlist's lines for packets it dropped undecoded are counted, rate-limited or not.
+func TestLogWriterCountsRefusedPackets(t *testing.T) {
+	var refused atomic.Uint64
+	w := newLogWriter(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.refused = &refused
+	for range 3 * logBurst {
+		_, _ = w.Write([]byte("[ERR] memberlist: Decrypt packet failed: no installed keys could decrypt the message from=127.0.0.1:1\n"))
+	}
+	_, _ = w.Write([]byte(`[ERR] memberlist: discarding packet with unacceptable label "x": from=127.0.0.1:1` + "\n"))
+	_, _ = w.Write([]byte("[ERR] memberlist: msg type (200) not supported from=127.0.0.1:1\n"))
+	_, _ = w.Write([]byte("[ERR] memberlist: Failed to send ack: broken pipe\n"))
+	_, _ = w.Write([]byte("[WARN] memberlist: Was able to connect to b over TCP but UDP probes failed\n"))
+	require.Equal(t, uint64(3*logBurst+2), refused.Load())
 }

@@ -28,6 +28,11 @@ type Stats struct {
 	// StreamFallbacks counts peers switched to streams because datagrams to them failed while
 	// memberlist saw them alive (UDP blocked, TCP open).
 	StreamFallbacks uint64
+	// PacketsRefused counts packets (and streams) memberlist dropped before this package saw
+	// them: not sealed with a key of the keyring (sent in clear, with a foreign key, or corrupt),
+	// under another Label, or of no message type memberlist knows. Outsiders, or a node with a
+	// wrong key or label.
+	PacketsRefused uint64
 }
 
 type counters struct {
@@ -35,7 +40,7 @@ type counters struct {
 	framesReceived, bytesReceived, messagesHandled             atomic.Uint64
 	inboxDropped, queueDropped, oversize, decodeErrors         atomic.Uint64
 	sendErrors, badMeta, joined, failed, left                  atomic.Uint64
-	streamFallbacks                                            atomic.Uint64
+	streamFallbacks, packetsRefused                            atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -47,7 +52,7 @@ func (c *counters) snapshot() Stats {
 		QueueDropped: c.queueDropped.Load(), Oversize: c.oversize.Load(),
 		DecodeErrors: c.decodeErrors.Load(), SendErrors: c.sendErrors.Load(), BadMeta: c.badMeta.Load(),
 		Joined: c.joined.Load(), Failed: c.failed.Load(), Left: c.left.Load(),
-		StreamFallbacks: c.streamFallbacks.Load(),
+		StreamFallbacks: c.streamFallbacks.Load(), PacketsRefused: c.packetsRefused.Load(),
 	}
 }
 
@@ -75,6 +80,7 @@ var metricHelp = []struct{ name, help string }{
 	{"headcount_gossip_replicas_failed_total", "Peers declared failed by the failure detector."},
 	{"headcount_gossip_replicas_left_total", "Peers that left gracefully."},
 	{"headcount_gossip_stream_fallbacks_total", "Peers switched to streams because datagrams to them failed."},
+	{"headcount_gossip_packets_refused_total", "Packets memberlist dropped undecoded: not sealed with a known key, another label, or garbage."},
 	{"headcount_gossip_members", "Live cluster members seen by this node, itself included."},
 }
 
@@ -96,7 +102,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.n.Stats()
 	vals := []uint64{s.PacketsSent, s.PacketBytesSent, s.StreamsSent, s.StreamBytesSent,
 		s.FramesReceived, s.BytesReceived, s.MessagesHandled, s.InboxDropped, s.QueueDropped,
-		s.Oversize, s.DecodeErrors, s.SendErrors, s.BadMeta, s.Joined, s.Failed, s.Left, s.StreamFallbacks}
+		s.Oversize, s.DecodeErrors, s.SendErrors, s.BadMeta, s.Joined, s.Failed, s.Left, s.StreamFallbacks, s.PacketsRefused}
 	for i, v := range vals {
 		ch <- prometheus.MustNewConstMetric(c.descs[metricHelp[i].name], prometheus.CounterValue, float64(v))
 	}

@@ -111,6 +111,7 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	}
 	mc.LogOutput = nil
 	n.mlLog = newLogWriter(lg)
+	n.mlLog.refused = &n.stats.packetsRefused
 	mc.Logger = log.New(n.mlLog, "", 0)
 	d := &delegate{n: n}
 	mc.Delegate = d

@@ -157,3 +157,31 @@ func TestCatchUpAnswersAreRateLimited(t *testing.T) {
 	r.tick(b.Config().RequestRetry)
 	require.NotEmpty(t, b.Handle(c.Self(), req), "answered again after the window")
 }
+
+// Regression (found by gossip's TestHostileGossipWithoutKeyShowsTheRisk): a replica announced and
+// heard of before the tracker's first Tick had no time base for the plausibility bound, which was
+// then taken as 24 h of operations (2^24 per second), so a forged jump to 2^40 was accepted and
+// froze the partition until the owner's next real operation.
+func TestSequenceJumpRefusedWhenHeardOfBeforeTheFirstTick(t *testing.T) {
+	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
+	deliver := func(outs []tracker.Outbound) {
+		for _, o := range outs {
+			from, m, err := crdt.Unmarshal(mustMarshal(t, a.Self(), o.Msg))
+			require.NoError(t, err)
+			b.Handle(from, m)
+		}
+	}
+	b.ReplicaUp(a.Self()) // before b's first Tick
+	track(t, a, 1, "x", "alice")
+	deliver(a.Tick(epochT0))
+	require.Equal(t, counts(0, 1, 1), b.Count("x"))
+	b.Tick(epochT0.Add(time.Second))
+	b.Tick(epochT0.Add(2 * time.Second))
+	inv := b.Stats().Invalid
+	const top = crdt.Seq(1) << 40
+	require.Empty(t, b.Handle(a.Self(), &crdt.Delta{Owner: a.Self(), From: top - 1, To: top, Ops: []crdt.Op{{Ref: 1}}}))
+	require.Equal(t, inv+1, b.Stats().Invalid, "the jump is refused")
+	track(t, a, 2, "x", "")
+	deliver(a.Tick(epochT0.Add(3 * time.Second)))
+	require.Equal(t, counts(1, 1, 2), b.Count("x"), "a's real data still applies")
+}

@@ -49,6 +49,9 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 		out = append(out, Outbound{Target: ToSome, Msg: t.state.Digest()})
 	}
 	for name, r := range t.replicas {
+		if r.seqAt.IsZero() {
+			r.seqAt = now // announced or advanced before the first Tick
+		}
 		if r.leaving && r.up {
 			switch {
 			case r.leavingSince.IsZero():
@@ -122,9 +125,9 @@ func (t *Tracker) plausible(owner crdt.Replica, top crdt.Seq) bool {
 		return true
 	}
 	rs := t.replicas[owner.Name]
-	elapsed := t.now.Sub(rs.seqAt)
-	if rs.seqAt.IsZero() || elapsed > 24*time.Hour {
-		elapsed = 24 * time.Hour
+	var elapsed time.Duration
+	if !rs.seqAt.IsZero() { // zero: not ticked since it was announced; only the slack
+		elapsed = min(t.now.Sub(rs.seqAt), 24*time.Hour)
 	}
 	limit := maxSeqSlack + uint64(elapsed.Seconds()*maxSeqRate)
 	return top-cur <= limit

@@ -104,7 +104,7 @@ type replicaState struct {
 	leavingSince time.Time // zero until the first Tick after the goodbye
 	// seqAt is when this tracker's sequence for the replica last advanced (or
 	// the replica was first announced): the base of the plausibility bound on
-	// sequence jumps.
+	// sequence jumps. Zero until the first Tick if that happened before one.
 	seqAt time.Time
 }
 
