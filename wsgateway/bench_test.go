@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/headcount-io/headcount/wsgateway/wsload"
 )
 
@@ -180,12 +182,13 @@ func BenchmarkFanout20k(b *testing.B) {
 		g, url := benchGateway(b)
 		cfg := wsload.DefaultConfig(url)
 		cfg.Conns, cfg.Changes, cfg.ChurnDuration, cfg.Timeout = conns, 30, 3*time.Second, 20*time.Minute
-		before := serverMemory()
+		before := sampleProc(true)
 		cmd, lines, stdin := startLoadgen(b, loadgenSpec{Mode: "fanout", Fanout: cfg})
 		for lines.Scan() && lines.Text() != "JOINED" {
 		}
 		idle := g.Connections() // watchers and the probes, all open and idle
-		perConn := float64(serverMemory()-before) / float64(idle)
+		joined := sampleProc(true)
+		framesBefore := testutil.ToFloat64(g.metrics.framesOut)
 		if path := os.Getenv("WSGATEWAY_HEAPPROFILE"); path != "" {
 			if f, err := os.Create(path); err == nil {
 				_ = pprof.WriteHeapProfile(f)
@@ -195,13 +198,15 @@ func BenchmarkFanout20k(b *testing.B) {
 		fmt.Fprintln(stdin)
 		var res wsload.Result
 		readResult(b, lines, cmd, &res)
+		end := sampleProc(false)
 		b.Logf("%s", res)
+		reportIdle(b, before, joined, idle)
+		reportPerFrame(b, joined, end, testutil.ToFloat64(g.metrics.framesOut)-framesBefore)
 		b.ReportMetric(float64(res.Conns), "sockets")
 		b.ReportMetric(ms(res.Delivery.P50), "delivery-p50-ms")
 		b.ReportMetric(ms(res.Delivery.P99), "delivery-p99-ms")
 		b.ReportMetric(ms(res.Everyone.P50), "all-sockets-p50-ms")
 		b.ReportMetric(ms(res.Everyone.P99), "all-sockets-p99-ms")
-		b.ReportMetric(perConn, "server-B/idle-conn")
 		b.ReportMetric(res.BurstFramesPerSec, "burst-frames/s")
 		b.ReportMetric(res.FramesPerSec, "churn-frames/s")
 		b.ReportMetric(res.OpenRate, "opens/s")
