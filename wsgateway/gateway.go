@@ -276,15 +276,23 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		c.close(closeGoingAway, "server shutting down")
 	}
 	c.stopExpiry = g.expireAt(c, id.Expires)
+	ws.SetReadLimit(g.cfg.MaxFrameBytes)
 	// The socket gets its own goroutine so that the HTTP server's per-request state (its
 	// buffers and deep stack) is released now rather than held for the socket's lifetime.
 	go g.runSocket(c, ws)
 }
 
-// runSocket reads c until it closes, then removes its presences and waits for its writer.
+// runSocket is the socket's reader: it reads and handles one frame, then hands the socket to
+// a new goroutine for the next (see readFrame: an idle socket's stack stays small). The
+// goroutine that finds the socket closed removes its presences and waits for its writer.
+// One runs at a time; each starts its successor as its last act, so the chain reads frames
+// in order and owns what the reader owns (see conn).
 func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
+	if c.readFrame(ws) {
+		go g.runSocket(c, ws)
+		return
+	}
 	defer g.wg.Done()
-	c.readLoop(ws)
 	c.stopExpiry()
 	c.close(0, "")
 	c.cleanup()

@@ -40,31 +40,32 @@ func (w *wsTransport) abort() {
 	_ = w.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 }
 
-// readLoop is the WebSocket's reader: it handles frames in order until the socket fails or
-// closes.
-func (c *conn) readLoop(ws *websocket.Conn) {
-	ws.SetReadLimit(c.g.cfg.MaxFrameBytes)
-	for {
-		if err := ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
-			c.close(0, "")
-			return
-		}
-		mt, data, err := ws.ReadMessage()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.g.metrics.framesIn.Inc()
-		if mt != websocket.TextMessage {
-			c.g.metrics.errors.WithLabelValues("binary").Inc()
-			c.close(closeUnsupported, "binary frames are not supported")
-			return
-		}
-		m, ok := c.decodeText(data)
-		if !ok || !c.serve(m) {
-			return
-		}
+// readFrame is one turn of the WebSocket's reader: it waits for the next frame and handles it.
+// It reports whether the socket is still open.
+//
+// The reader is not one goroutine for the socket's lifetime but a chain of them, one per
+// frame (runSocket). A goroutine's stack never shrinks below what it once needed, and
+// handling a frame (a join: authorization, the tracker, the answers) needs an 8 KB stack,
+// while waiting for the next frame needs a fraction of that: each frame's successor starts
+// with a fresh, small stack, so an idle socket holds only what the wait needs.
+func (c *conn) readFrame(ws *websocket.Conn) bool {
+	if err := ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
+		c.close(0, "")
+		return false
 	}
+	mt, data, err := ws.ReadMessage()
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.g.metrics.framesIn.Inc()
+	if mt != websocket.TextMessage {
+		c.g.metrics.errors.WithLabelValues("binary").Inc()
+		c.close(closeUnsupported, "binary frames are not supported")
+		return false
+	}
+	m, ok := c.decodeText(data)
+	return ok && c.serve(m)
 }
 
 func (c *conn) readFailed(err error) {
