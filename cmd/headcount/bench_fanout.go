@@ -20,8 +20,17 @@ type fanoutFlags struct {
 
 // benchFanout runs the wsload generator against a gateway: one started in
 // this process on loopback (a single node with its own tracker), or the one
-// at f.url. It returns the table rows.
+// at f.url. First it measures the floor: the same number of loopback sockets
+// in this process, one bare frame each per round, written by as many
+// goroutines as GOMAXPROCS. It returns the table rows: the floor's, the
+// fan-out's, and the ratio of the two times to every socket.
 func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]benchResult, error) {
+	fcfg := wsload.DefaultFloorConfig()
+	fcfg.Conns, fcfg.Rounds, fcfg.Timeout = f.clients, f.changes, timeout
+	floor, err := wsload.Floor(ctx, fcfg)
+	if err != nil {
+		return nil, err
+	}
 	url, where := f.url, "external gateway"
 	if url == "" {
 		gwURL, stop, err := startBenchGateway()
@@ -45,10 +54,31 @@ func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]b
 	if f.churn > 0 {
 		everyone += fmt.Sprintf("; churn %.0f frames/s", res.FramesPerSec)
 	}
+	floorNote := fmt.Sprintf("%d loopback sockets, %d-byte frames, %d writers (GOMAXPROCS)", floor.Conns, floor.FrameBytes, floor.Writers)
 	return []benchResult{
+		fromPercentiles("floor: one frame to a socket", floor.Delivery, floorNote),
+		fromPercentiles("floor: one frame to every socket", floor.Everyone, floorNote),
 		fromPercentiles("count change delivered, per socket", res.Delivery, note),
 		fromPercentiles("count change delivered to every socket", res.Everyone, everyone),
+		floorRatio(res.Everyone, floor.Everyone),
 	}, nil
+}
+
+// floorRatio is the row "fan-out / floor": the fan-out's time to every socket over the
+// floor's, at each percentile (a ratio, not milliseconds).
+func floorRatio(fanout, floor wsload.Percentiles) benchResult {
+	ratio := func(a, b time.Duration) float64 {
+		if b <= 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	return benchResult{
+		Name: "fan-out / floor, every socket", Samples: fanout.N,
+		P50: ratio(fanout.P50, floor.P50), P90: ratio(fanout.P90, floor.P90),
+		P99: ratio(fanout.P99, floor.P99), Max: ratio(fanout.Max, floor.Max),
+		Note: "a ratio, not ms: the fan-out's time to every socket over the floor's (target <= 1.1 at p50)",
+	}
 }
 
 // fromPercentiles turns a wsload distribution into a table row.
