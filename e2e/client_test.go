@@ -39,7 +39,7 @@ func dialJoin(t *testing.T, addr, topic, token string, payload map[string]any) *
 		q.Set("token", token)
 	}
 	u := "ws://" + addr + "/socket/websocket?" + q.Encode()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: nsDial}
 	conn, resp, err := d.Dial(u, nil)
 	if err != nil {
 		status := 0

@@ -20,8 +20,14 @@ const topic = "room:e2e"
 // expectCounts waits until every node in nodes reports want for topic.
 func expectCounts(t *testing.T, step string, want [2]int, nodes ...*agentProc) {
 	t.Helper()
+	expectCountsWithin(t, convergeBound, step, want, nodes...)
+}
+
+// expectCountsWithin is expectCounts with another bound.
+func expectCountsWithin(t *testing.T, bound time.Duration, step string, want [2]int, nodes ...*agentProc) {
+	t.Helper()
 	for _, n := range nodes {
-		eventually(t, convergeBound, fmt.Sprintf("%s: counts on %s", step, n.name), func() error {
+		eventually(t, bound, fmt.Sprintf("%s: counts on %s", step, n.name), func() error {
 			got, err := topicCounts(n.http, topic)
 			if err != nil {
 				return err

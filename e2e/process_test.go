@@ -35,6 +35,7 @@ type agentProc struct {
 	exitErr       error
 	log           *syncBuffer
 	restartsCount int
+	netns         string // run inside this network namespace (netLab), "" = this one
 }
 
 // syncBuffer is a bytes.Buffer safe for the child's writer and the test.
@@ -82,14 +83,18 @@ func freePort(t *testing.T) int {
 // newAgent prepares (but does not start) an agent with fresh loopback ports.
 func newAgent(t *testing.T, name string, extra ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{
-		name:   name,
-		gossip: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
-		http:   net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
-		log:    &syncBuffer{},
-	}
+	gossip := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	http := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	return newAgentAt(t, "", name, gossip, http, append([]string{"--profile", "local"}, extra...)...)
+}
+
+// newAgentAt prepares (but does not start) an agent in network namespace netns ("" = this one)
+// with the given gossip and HTTP addresses. The cleanup kills it and checks its log for races.
+func newAgentAt(t *testing.T, netns, name, gossip, http string, extra ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{name: name, gossip: gossip, http: http, log: &syncBuffer{}, netns: netns}
 	p.args = append([]string{"agent", "--name", name, "--bind", p.gossip, "--http", p.http,
-		"--profile", "local", "--shutdown-timeout", "10s", "--log-level", "debug"}, extra...)
+		"--shutdown-timeout", "10s", "--log-level", "debug"}, extra...)
 	t.Cleanup(func() {
 		p.kill()
 		if strings.Contains(p.log.String(), "WARNING: DATA RACE") {
@@ -109,7 +114,11 @@ func (p *agentProc) start(t *testing.T, join ...string) {
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
-	p.cmd = exec.Command(binary, args...)
+	if p.netns != "" {
+		p.cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, binary}, args...)...) // ip execs the agent: same pid
+	} else {
+		p.cmd = exec.Command(binary, args...)
+	}
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
@@ -192,6 +201,10 @@ func (p *agentProc) kill() {
 	<-p.exited
 }
 
+// httpClient dials through nsDial, so it reaches agents inside a netLab's namespaces too; no
+// keep-alives, so no connection outlives a test.
+var httpClient = &http.Client{Transport: &http.Transport{DialContext: nsDial, DisableKeepAlives: true}}
+
 // get fetches http://addr+path with a short timeout.
 func get(addr, path string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -200,7 +213,7 @@ func get(addr, path string) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

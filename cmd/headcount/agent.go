@@ -138,6 +138,9 @@ func nodeConfig(cfg *agentConfig, ln net.Listener, log *slog.Logger) (node.Confi
 	nc.Stop = node.Split(cfg.shutdown)
 	nc.SeparateAdmin = cfg.adminHTTP != "" // issue 10
 	nc.Tracker.MaxLocalPresences, nc.Tracker.MaxLocalTopics = cfg.maxPresences, cfg.maxTopics
+	if cfg.clockOffset != 0 {
+		nc.Tracker.Epoch = uint64(time.Now().Add(cfg.clockOffset).UnixNano())
+	}
 
 	g := nc.Gossip
 	g.BindAddr = cfg.bind.host

@@ -61,6 +61,10 @@ type agentFlags struct {
 	// Operator (issue 14): secrets may come from the environment.
 	allowShortJWTSecret bool
 
+	// testClockOffset is added to the wall clock when the boot epoch is
+	// chosen (hidden: a testing hook for issue 9's clock-step fault).
+	testClockOffset time.Duration
+
 	// Webhooks (issue 13).
 	webhook webhookFlags
 
@@ -124,6 +128,12 @@ func (a *agentFlags) register(fs *flagSet) {
 	// Operator (issue 14).
 	fs.BoolVar(&a.allowShortJWTSecret, "allow-short-jwt-secret", false, "accept a JWT key shorter than 32 bytes (refused by default: short HS256 keys can be brute-forced from one token)")
 
+	// Testing hook (issue 9), hidden from -h: the e2e suite restarts a node
+	// as if its wall clock had stepped back (NTP, VM migration), which must
+	// not matter since incarnations are ordered by membership, not epochs.
+	fs.DurationVar(&a.testClockOffset, "test-clock-offset", 0, "added to the wall clock when choosing the boot epoch (testing only)")
+	fs.hide("test-clock-offset")
+
 	// Webhooks (issue 13).
 	a.webhook.register(fs)
 
@@ -162,6 +172,7 @@ type agentConfig struct {
 	maxPresences   int              // tracker.Config.MaxLocalPresences (issue 10)
 	maxTopics      int              // tracker.Config.MaxLocalTopics (issue 10)
 	readers        readerFlags      // issue 12, validated
+	clockOffset    time.Duration    // --test-clock-offset (issue 9)
 }
 
 // resolve validates the flags and reads the key files. Its errors are one
@@ -177,6 +188,7 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		maxConns:       a.maxConns,
 		maxConnsPerIP:  a.maxConnsPerIP,
 		coalesceWindow: a.coalesceWindow,
+		clockOffset:    a.testClockOffset,
 	}
 	var err error
 	if c.bind, err = parseHostPort("bind", a.bind, defaultHost); err != nil {
