@@ -70,3 +70,185 @@ func BenchmarkRestartAtNewAddress(b *testing.B) {
 		})
 	}
 }
+
+// fdProfile is a failure-detector setting compared by the fault benchmarks: the LAN profile and
+// alternatives to it.
+type fdProfile struct {
+	name string
+	cfg  func() gossip.Config
+}
+
+func fdProfiles() []fdProfile {
+	lan := gossip.DefaultConfig
+	return []fdProfile{
+		{"LAN", lan},
+		{"susp4", func() gossip.Config { g := lan(); g.SuspicionMult = 4; return g }},
+		{"maxmult4", func() gossip.Config { g := lan(); g.SuspicionMaxMult = 4; return g }},
+		{"probe500", func() gossip.Config {
+			g := lan()
+			g.ProbeInterval, g.ProbeTimeout = 500*time.Millisecond, 300*time.Millisecond
+			return g
+		}},
+	}
+}
+
+// failedTotal sums the members every running node has declared failed so far.
+func failedTotal(c *testcluster.Cluster) uint64 {
+	var n uint64
+	for _, nd := range c.Live() {
+		n += nd.Gossip().Stats().Failed
+	}
+	return n
+}
+
+// setLoss puts loss p on every link, for datagrams and for stream dials (lost SYNs).
+func setLoss(b *testing.B, c *testcluster.Cluster, p float64) {
+	b.Helper()
+	if err := c.SetLoss(p); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.SetDialLoss(p); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// downWindow is how long each run of BenchmarkFalseDowns keeps its fault on.
+const downWindow = 20 * time.Second
+
+// BenchmarkFalseDowns counts, in a 5-node in-memory cluster where no node crashes, how many
+// times a node declares a live member failed during a 20 s window (summed over the nodes: one
+// member declared failed by all four others counts 4), for each failure-detector profile and
+// fault: 20% and 40% loss on every link (datagrams and TCP dials), and node 4 cut off from the
+// others for 2 s of every 4 (a partition flapping every 2 s). Under the flapping partition a
+// down is what the detector is for (the cut outlasts detection), so "downs" there measures how
+// much of the flapping reaches the counts. Issue 9, fault 6.
+func BenchmarkFalseDowns(b *testing.B) {
+	for _, p := range fdProfiles() {
+		for _, fault := range []string{"loss20", "loss40", "flap2s"} {
+			b.Run(p.name+"/"+fault, func(b *testing.B) {
+				c := benchCluster(b, 5, false, p.cfg)
+				var downs float64
+				for k := 0; k < b.N; k++ {
+					if err := c.Heal(); err != nil {
+						b.Fatal(err)
+					}
+					waitMembers(b, c, time.Minute)
+					before := failedTotal(c)
+					end := time.Now().Add(downWindow)
+					switch fault {
+					case "loss20":
+						setLoss(b, c, 0.2)
+						time.Sleep(downWindow) // the measurement window
+					case "loss40":
+						setLoss(b, c, 0.4)
+						time.Sleep(downWindow)
+					case "flap2s":
+						for time.Now().Before(end) {
+							if err := c.Partition([]int{4}); err != nil {
+								b.Fatal(err)
+							}
+							time.Sleep(2 * time.Second) // the fault's period
+							if err := c.Heal(); err != nil {
+								b.Fatal(err)
+							}
+							time.Sleep(2 * time.Second)
+						}
+					}
+					downs += float64(failedTotal(c) - before)
+				}
+				if err := c.Heal(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(downs/float64(b.N), "downs/run")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkCrashCleanupUnderLoss is BenchmarkCrashCleanup under 20% loss on every link
+// (datagrams and TCP dials), for each failure-detector profile: from Kill until no running
+// node counts the crashed node's 100 presences (target 3 s).
+func BenchmarkCrashCleanupUnderLoss(b *testing.B) {
+	for _, p := range fdProfiles() {
+		b.Run(p.name+"/loss20", func(b *testing.B) {
+			c := benchCluster(b, 5, false, p.cfg)
+			var ds []time.Duration
+			for k := 0; k < b.N; k++ {
+				if err := c.Heal(); err != nil {
+					b.Fatal(err)
+				}
+				waitMembers(b, c, time.Minute)
+				topics := trackOn(b, c, 4, "crash-loss")
+				setLoss(b, c, 0.2)
+				start := time.Now()
+				if err := c.Kill(4); err != nil {
+					b.Fatal(err)
+				}
+				ds = append(ds, timeUntilGone(b, c, 4, topics, start))
+				if err := c.Heal(); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Restart(4); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(percentile(ds, 0.5), "p50-ms")
+			b.ReportMetric(percentile(ds, 1), "max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkConvergenceUnderLoss measures, with the LAN profile and 20% or 40% loss on every
+// link, the time from a Track on node 0 until every node counts it (isolated tracks, one
+// broadcast interval apart, not timed). Lost deltas are repaired by digests and catch-up.
+func BenchmarkConvergenceUnderLoss(b *testing.B) {
+	for _, loss := range []float64{0.2, 0.4} {
+		b.Run(fmt.Sprintf("LAN/loss%.0f", loss*100), func(b *testing.B) {
+			c := benchCluster(b, 5, false, gossip.DefaultConfig)
+			setLoss(b, c, loss)
+			var ds []time.Duration
+			for k := 0; k < b.N; k++ {
+				topic := fmt.Sprintf("lossy-%d", k)
+				start := time.Now()
+				if _, err := c.Node(0).Track(topic, ""); err != nil {
+					b.Fatal(err)
+				}
+				ds = append(ds, timeUntilCounted(b, c, topic, 1, start, time.Minute))
+				time.Sleep(50 * time.Millisecond) // one broadcast interval between samples
+			}
+			b.ReportMetric(percentile(ds, 0.5), "p50-ms")
+			b.ReportMetric(percentile(ds, 0.99), "p99-ms")
+			b.ReportMetric(percentile(ds, 1), "max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkPartitionHeal measures, with the LAN profile, the time from the end of a 5 s
+// partition ({0,1} | {2,3,4}) until every node counts a presence tracked on node 3 during it
+// (issue 9, fault 5; target 3 s).
+func BenchmarkPartitionHeal(b *testing.B) {
+	c := benchCluster(b, 5, false, gossip.DefaultConfig)
+	var ds []time.Duration
+	for k := 0; k < b.N; k++ {
+		waitMembers(b, c, time.Minute)
+		if err := c.Partition([]int{0, 1}, []int{2, 3, 4}); err != nil {
+			b.Fatal(err)
+		}
+		topic := fmt.Sprintf("split-%d", k)
+		if _, err := c.Node(3).Track(topic, ""); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // the partition's length
+		start := time.Now()
+		if err := c.Heal(); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, timeUntilCounted(b, c, topic, 1, start, time.Minute))
+	}
+	b.ReportMetric(percentile(ds, 0.5), "p50-ms")
+	b.ReportMetric(percentile(ds, 1), "max-ms")
+	b.ReportMetric(0, "ns/op")
+}

@@ -60,6 +60,13 @@ func (c *Cluster) SetLoss(p float64) error {
 	return c.setAll(func(f *memnet.Fault) { f.Loss = p })
 }
 
+// SetDialLoss makes every stream dial on every link lose its SYN with probability p, as TCP
+// does under packet loss (see memnet.Fault.DialLoss). With SetLoss(p) it models loss on the
+// wire for both memberlist's datagrams and its TCP fallback probes and streams.
+func (c *Cluster) SetDialLoss(p float64) error {
+	return c.setAll(func(f *memnet.Fault) { f.DialLoss = p })
+}
+
 // SetDelay delays every packet and stream dial on every link by d.
 func (c *Cluster) SetDelay(d time.Duration) error {
 	return c.setAll(func(f *memnet.Fault) { f.Delay = d })

@@ -139,3 +139,25 @@ func TestLossAndDelay(t *testing.T) {
 	require.Equal(t, "late", string(recv(t, b).Buf))
 	require.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
 }
+
+func TestDialLossLosesSYNs(t *testing.T) {
+	n, a, b := pair(t, memnet.Options{Seed: 1})
+	n.SetFault(memnet.Fault{DialLoss: 1})
+	_, err := a.DialTimeout(b.Addr(), 20*time.Millisecond)
+	require.ErrorIs(t, err, memnet.ErrTimeout, "every SYN lost: the dial times out")
+	// Half the SYNs and half the SYN-ACKs lost: 3 dials in 4 wait for a retransmission (1 s),
+	// longer than their timeout.
+	n.SetFault(memnet.Fault{DialLoss: 0.5})
+	failed := 0
+	for range 200 {
+		c, err := a.DialTimeout(b.Addr(), 5*time.Millisecond)
+		if err != nil {
+			require.ErrorIs(t, err, memnet.ErrTimeout)
+			failed++
+			continue
+		}
+		_ = c.Close()
+		_ = (<-b.StreamCh()).Close()
+	}
+	require.InDelta(t, 150, failed, 25)
+}

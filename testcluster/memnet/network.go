@@ -43,6 +43,11 @@ type Fault struct {
 	DropPackets bool
 	// Loss is the probability, in [0, 1], that a packet is dropped. Streams are never lossy.
 	Loss float64
+	// DialLoss is the probability, in [0, 1], that a stream dial loses its SYN, as TCP would
+	// under packet loss: the dial is then retried after 1 s, 2 s, 4 s... (Linux's SYN
+	// retransmission), each retry lost with the same probability, and fails with ErrTimeout if
+	// that outlasts its timeout. Bytes on an open stream are never lost (TCP retransmits them).
+	DialLoss float64
 	// Delay is added to every packet and to every dial (not to bytes on an open stream).
 	Delay time.Duration
 }
@@ -306,6 +311,14 @@ func (n *Network) dial(from *Transport, to string, timeout time.Duration) (net.C
 	f := n.faultLocked(from.addr, to)
 	back := n.faultLocked(to, from.addr)
 	closed := n.closed
+	var synWait time.Duration // lost SYNs and SYN-ACKs: 1 s, then 2 s, 4 s... each
+	for rto := time.Second; (f.DialLoss > 0 && n.rng.Float64() < f.DialLoss) ||
+		(back.DialLoss > 0 && n.rng.Float64() < back.DialLoss); rto *= 2 {
+		synWait += rto
+		if synWait > time.Hour {
+			break
+		}
+	}
 	n.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
@@ -318,8 +331,8 @@ func (n *Network) dial(from *Transport, to string, timeout time.Duration) (net.C
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	if f.Delay > 0 {
-		d := time.NewTimer(f.Delay)
+	if wait := f.Delay + synWait; wait > 0 {
+		d := time.NewTimer(wait)
 		select {
 		case <-d.C:
 		case <-timer.C:
