@@ -114,6 +114,13 @@ type Config struct {
 	// LeaveTimeout bounds Leave when its context has no deadline (default 2 s).
 	LeaveTimeout time.Duration
 
+	// Host, when set, carries the node on a memberlist the embedding service owns (NewHost)
+	// instead of one of its own. Name must then be that memberlist's node name, and Join,
+	// SecretKeys, Label and Transport must be empty: the service's memberlist config decides
+	// them, and its timers; the bind and advertise addresses, the memberlist timers and the
+	// re-join fields (RejoinInterval, FastRejoin*) are ignored (the service joins and re-joins).
+	Host *Host
+
 	// Transport replaces memberlist's UDP/TCP transport (testcluster uses an in-memory one);
 	// nil = memberlist's own, bound to BindAddr:BindPort.
 	Transport memberlist.Transport
@@ -227,6 +234,18 @@ func (c *Config) validate() error {
 	}
 	if c.Name == "" {
 		return bad("Name", "is required")
+	}
+	if c.Host != nil {
+		switch {
+		case len(c.Join) > 0:
+			return bad("Join", "must be empty with a Host (the service joins)")
+		case len(c.SecretKeys) > 0:
+			return bad("SecretKeys", "must be empty with a Host (the service's memberlist encrypts)")
+		case c.Label != "":
+			return bad("Label", "must be empty with a Host (the service's memberlist sets it)")
+		case c.Transport != nil:
+			return bad("Transport", "must be nil with a Host (the service's memberlist has one)")
+		}
 	}
 	if c.Transport == nil && (c.BindPort < 0 || c.BindPort > 65535) {
 		return bad("BindPort", "must be in [0, 65535]")

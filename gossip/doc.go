@@ -62,6 +62,17 @@
 // leaves memberlist and shuts down. Close shuts down without any of it: to the peers it is a
 // crash.
 //
+// # On a service's memberlist
+//
+// A Go service that already runs memberlist for itself can carry Headcount on it instead of
+// running a second cluster: NewHost wraps the service's delegates and creates its memberlist,
+// and a Node with Config.Host uses it (package node: Config.Gossip.Host). User messages carry a
+// one-byte kind prefix, the node meta and push/pull state are split into sections (service,
+// Headcount), and membership events are fanned out to both. The service keeps joining, leaving
+// and shutting down its memberlist; the Node's Leave and Close withdraw its meta section
+// instead, and members without a Headcount section are no Headcount members. See host.go and
+// examples/hosted.
+//
 // # Security
 //
 // SecretKeys turn on memberlist's AES-GCM encryption of all traffic (see ParseKeyFile and

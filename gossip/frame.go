@@ -58,9 +58,11 @@ func splitFrame(frame []byte, maxMsg int, fn func(msg []byte)) error {
 }
 
 // packer packs messages for one peer into frames of at most limit bytes (a message larger than
-// limit gets a frame of its own).
+// limit gets a frame of its own). Each frame starts with prefix: a Host's kind byte, or nothing
+// on a memberlist of our own.
 type packer struct {
 	limit  int
+	prefix []byte
 	cur    []byte
 	frames [][]byte
 }
@@ -69,6 +71,10 @@ func (p *packer) add(msg []byte) {
 	if len(p.cur) > 0 && len(p.cur)+msgCost(msg) > p.limit {
 		p.frames = append(p.frames, p.cur)
 		p.cur = nil
+	}
+	if len(p.cur) == 0 {
+		p.cur = append(p.cur, p.prefix...)
+		p.cur = append(p.cur, frameMagic, ProtocolVersion)
 	}
 	p.cur = appendFrameMsg(p.cur, msg)
 }

@@ -2,12 +2,14 @@ package gossip
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/headcount-io/headcount/crdt"
@@ -21,7 +23,8 @@ import (
 // accessors), state.go (lifecycle: Leave, Close), member.go (the member records and the published
 // view), worker.go (the goroutine that drives the tracker), send.go (dissemination), peer.go (the
 // per-peer stream queues), join.go (seeds and re-joins), delegate.go (memberlist's callbacks),
-// frame.go and meta.go (wire formats), logging.go (memberlist's log lines).
+// frame.go and meta.go (wire formats), logging.go (memberlist's log lines), host.go and
+// section.go (carrying the node on a service's memberlist).
 type Node struct {
 	cfg   Config
 	tr    *tracker.Tracker
@@ -32,7 +35,11 @@ type Node struct {
 	kr    *memberlist.Keyring
 	addr  string
 	coll  *collector
-	mlLog *logWriter
+	mlLog *logWriter // nil on a Host: memberlist's logs are the service's
+	// host is the service's memberlist carrying this node (nil = a memberlist of our own), and
+	// prefix its kind byte at the start of every frame we send.
+	host   *Host
+	prefix []byte
 
 	events   *eventQueue
 	inbox    chan []byte
@@ -105,12 +112,60 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	n.failed.Store(&[]failedPeer{})
 	n.peers.Store(&[]*peer{})
 	n.rejoinKick = make(chan struct{}, 1)
-	mc, err := cfg.memberlistConfig()
-	if err != nil {
+	if cfg.Host != nil {
+		if err := n.useHost(cfg.Host); err != nil {
+			return nil, err
+		}
+	} else if err := n.createMemberlist(); err != nil {
 		return nil, err
 	}
+	if cfg.Registerer != nil {
+		n.coll = newCollector(n)
+		if err := cfg.Registerer.Register(n.coll); err != nil {
+			n.releaseMemberlist()
+			return nil, fmt.Errorf("gossip: register metrics: %w", err)
+		}
+	}
+	if n.host != nil {
+		// Every live member is queued for the worker before it starts; the new meta spreads
+		// whether or not memberlist has broadcast it within the bound.
+		if err := n.host.attach(n, time.Millisecond); err != nil && errors.Is(err, ErrHostInUse) {
+			if n.coll != nil {
+				cfg.Registerer.Unregister(n.coll)
+			}
+			return nil, err
+		}
+	}
+	n.wg.Add(1)
+	go n.run()
+	if n.host == nil && len(cfg.Join) > 0 {
+		if k, err := n.ml.Join(cfg.Join); k == 0 {
+			n.log.Info("gossip: no seed answered, retrying in the background", "seeds", cfg.Join, "err", err)
+			n.wg.Add(1)
+			go n.joinLoop()
+		} else {
+			n.log.Info("gossip: joined", "seeds_answered", k, "members", n.ml.NumMembers())
+		}
+	}
+	if n.host == nil && cfg.RejoinInterval > 0 {
+		n.wg.Add(1)
+		go n.rejoinLoop()
+	}
+	if cfg.DatagramCheckInterval > 0 {
+		n.wg.Add(1)
+		go n.checkDatagrams()
+	}
+	return n, nil
+}
+
+// createMemberlist starts the memberlist of our own, with this package's delegate.
+func (n *Node) createMemberlist() error {
+	mc, err := n.cfg.memberlistConfig()
+	if err != nil {
+		return err
+	}
 	mc.LogOutput = nil
-	n.mlLog = newLogWriter(lg)
+	n.mlLog = newLogWriter(n.log)
 	n.mlLog.refused = &n.stats.packetsRefused
 	mc.Logger = log.New(n.mlLog, "", 0)
 	d := &delegate{n: n}
@@ -120,38 +175,32 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	n.kr = mc.Keyring
 	ml, err := memberlist.Create(mc)
 	if err != nil {
-		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
+		n.mlLog.close()
+		return fmt.Errorf("gossip: start memberlist: %w", err)
 	}
 	n.ml = ml
 	n.addr = ml.LocalNode().Address()
-	if cfg.Registerer != nil {
-		n.coll = newCollector(n)
-		if err := cfg.Registerer.Register(n.coll); err != nil {
-			_ = ml.Shutdown()
-			n.mlLog.close()
-			return nil, fmt.Errorf("gossip: register metrics: %w", err)
-		}
+	return nil
+}
+
+// useHost takes the service's memberlist; attach happens once the node is otherwise ready.
+func (n *Node) useHost(h *Host) error {
+	if name := h.ml.LocalNode().Name; name != n.cfg.Name {
+		return fmt.Errorf("%w: Name %q differs from the Host memberlist's node name %q", ErrInvalidConfig, n.cfg.Name, name)
 	}
-	n.wg.Add(1)
-	go n.run()
-	if len(cfg.Join) > 0 {
-		if k, err := ml.Join(cfg.Join); k == 0 {
-			n.log.Info("gossip: no seed answered, retrying in the background", "seeds", cfg.Join, "err", err)
-			n.wg.Add(1)
-			go n.joinLoop()
-		} else {
-			n.log.Info("gossip: joined", "seeds_answered", k, "members", ml.NumMembers())
-		}
+	n.host, n.prefix = h, []byte{kindHeadcount}
+	n.ml, n.kr = h.ml, h.kr
+	n.addr = h.ml.LocalNode().Address()
+	return nil
+}
+
+// releaseMemberlist undoes createMemberlist (nothing to undo on a Host).
+func (n *Node) releaseMemberlist() {
+	if n.host != nil {
+		return
 	}
-	if cfg.RejoinInterval > 0 {
-		n.wg.Add(1)
-		go n.rejoinLoop()
-	}
-	if cfg.DatagramCheckInterval > 0 {
-		n.wg.Add(1)
-		go n.checkDatagrams()
-	}
-	return n, nil
+	_ = n.ml.Shutdown()
+	n.mlLog.close()
 }
 
 // Addr returns the gossip address ("host:port") this node advertises.

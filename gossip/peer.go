@@ -78,7 +78,7 @@ func (n *Node) runSender(p *peer) {
 			return
 		case <-p.q.sig:
 		}
-		pk := packer{limit: n.cfg.MaxMessageSize + frameOverhead}
+		pk := packer{limit: n.cfg.MaxMessageSize + frameOverhead + len(n.prefix), prefix: n.prefix}
 		for _, m := range p.q.take() {
 			pk.add(m)
 		}

@@ -40,7 +40,7 @@ func (n *Node) send(out []tracker.Outbound) {
 			if small {
 				pk := packets[p]
 				if pk == nil {
-					pk = &packer{limit: n.cfg.MaxPacketSize}
+					pk = &packer{limit: n.cfg.MaxPacketSize + len(n.prefix), prefix: n.prefix}
 					packets[p] = pk
 				}
 				pk.add(b)
@@ -108,9 +108,11 @@ func (n *Node) goodbyes() []goodbye {
 			n.log.Warn("gossip: cannot encode goodbye", "err", err)
 			continue
 		}
-		f := appendFrameMsg(nil, b)
+		pk := packer{limit: len(n.prefix) + frameOverhead + len(b), prefix: n.prefix}
+		pk.add(b)
+		f := pk.done()[0]
 		for _, p := range n.targets(o) {
-			if len(f) <= n.cfg.MaxPacketSize {
+			if len(f) <= n.cfg.MaxPacketSize+len(n.prefix) {
 				n.sendPacket(p.node.Load(), f)
 			}
 			out = append(out, goodbye{node: *p.node.Load(), frame: f})

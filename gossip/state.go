@@ -55,7 +55,8 @@ type goodbye struct {
 // Leave leaves the cluster gracefully: it sends the tracker's goodbye to every live member (by
 // datagram at once, then by reliable stream), so they drop this node's presences without waiting
 // for failure detection, then leaves memberlist and closes the node. The tracker refuses new
-// local presences afterwards. Without a deadline in ctx, Config.LeaveTimeout bounds it.
+// local presences afterwards. On a Host the service's memberlist is not left: the node's meta
+// is withdrawn instead. Without a deadline in ctx, Config.LeaveTimeout bounds it.
 // It returns ErrClosed if the node was already closed or leaving; the node is closed when it
 // returns, even on error.
 func (n *Node) Leave(ctx context.Context) error {
@@ -86,7 +87,13 @@ func (n *Node) Leave(ctx context.Context) error {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > timeout {
 			timeout = time.Until(dl)
 		}
-		if err := n.ml.Leave(timeout); err != nil {
+		if n.host != nil {
+			// The service's memberlist stays: withdrawing our meta is our leave, and peers
+			// that had the goodbye take it as graceful. It spreads even if not yet sent.
+			if err := n.host.detach(n, timeout); err != nil {
+				n.log.Debug("gossip: meta withdrawal not yet broadcast", "err", err)
+			}
+		} else if err := n.ml.Leave(timeout); err != nil {
 			errs = append(errs, fmt.Errorf("gossip: memberlist leave: %w", err))
 		}
 	}
@@ -127,7 +134,7 @@ func (n *Node) sendGoodbyes(ctx context.Context, gs []goodbye) {
 }
 
 // Close stops the node without a goodbye: peers see a crash and hide its presences after failure
-// detection. It waits for every goroutine of the node and is idempotent. Use Leave for a graceful
+// detection (on a Host: at once, when its meta is withdrawn; the service's memberlist stays up). It waits for every goroutine of the node and is idempotent. Use Leave for a graceful
 // stop.
 func (n *Node) Close() error {
 	n.lifeMu.Lock()
@@ -137,10 +144,18 @@ func (n *Node) Close() error {
 		return nil
 	}
 	close(n.stop)
-	err := n.ml.Shutdown()
+	var err error
+	if n.host != nil {
+		// Without a goodbye peers take the withdrawal as a failure, as they would a crash.
+		_ = n.host.detach(n, time.Millisecond)
+	} else {
+		err = n.ml.Shutdown()
+	}
 	n.lifeMu.Unlock()
 	n.wg.Wait()
-	n.mlLog.close()
+	if n.mlLog != nil {
+		n.mlLog.close()
+	}
 	if n.coll != nil {
 		n.cfg.Registerer.Unregister(n.coll)
 	}

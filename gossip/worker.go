@@ -153,6 +153,13 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		m.status, m.since = s, now
 		return true
 	}
+	if n.host != nil && len(node.Meta) == 0 && !m.self && ev.kind != evLeave {
+		// On a Host: a member that carries no Headcount part (never did, or its node stopped)
+		// is no Headcount member: forget it like a leave, graceful if it said goodbye.
+		n.forget(m, now)
+		delete(n.members, node.Name)
+		return
+	}
 	switch ev.kind {
 	case evJoin, evUpdate:
 		m.meta, m.metaErr = meta, err
@@ -196,23 +203,31 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		if m.self {
 			return
 		}
-		if m.peer == nil {
-			delete(n.members, node.Name) // never counted: nothing to tell the tracker
-			return
-		}
-		r := crdt.Replica{Name: node.Name, Epoch: m.peer.epoch}
-		if m.byeEpoch == r.Epoch {
-			m.peer.q.stop()
-			m.peer = nil
+		if n.forget(m, now) {
 			delete(n.members, node.Name)
-			n.log.Info("gossip: member left", "peer", node.Name, "members", n.ml.NumMembers())
-			n.stats.left.Add(1)
-			n.tr.ReplicaLeft(r)
 			return
 		}
-		n.downPeer(m, now)
 		setStatus(StatusFailed)
 	}
+}
+
+// forget tells the tracker that m is gone: left (true) if it was never counted or said goodbye
+// for the incarnation counted, failed (false) otherwise.
+func (n *Node) forget(m *member, now time.Time) bool {
+	if m.peer == nil {
+		return true // never counted: nothing to tell the tracker
+	}
+	r := crdt.Replica{Name: m.node.Name, Epoch: m.peer.epoch}
+	if m.byeEpoch != r.Epoch {
+		n.downPeer(m, now)
+		return false
+	}
+	m.peer.q.stop()
+	m.peer = nil
+	n.log.Info("gossip: member left", "peer", r.Name, "members", n.ml.NumMembers())
+	n.stats.left.Add(1)
+	n.tr.ReplicaLeft(r)
+	return true
 }
 
 // downPeer stops m's sender and tells the tracker its replica failed.

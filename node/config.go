@@ -38,7 +38,9 @@ type Config struct {
 
 	// Gossip, when not nil, links the node to a cluster through memberlist. Nil runs a single
 	// node whose tracker is ticked by a built-in loop. New sets Name, Logger and Registerer;
-	// HTTPAddr, when empty, is set to Listener's address.
+	// HTTPAddr, when empty, is set to Listener's address. To carry the node on a memberlist
+	// the embedding service runs for itself, set Gossip.Host (gossip.NewHost) and make Name
+	// that memberlist's node name (examples/hosted).
 	Gossip *gossip.Config
 
 	// Gateway, when not nil, serves the WebSocket front door and the HTTP count API on Handler.
