@@ -1,11 +1,14 @@
 package crdt
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
-// split cuts a snapshot into parts of at most SnapshotChunk entries.
-func (s *State) split(sn *Snapshot) []Message {
+// split cuts a snapshot into parts of at most chunk entries, sorting its
+// entries in place.
+func split(sn *Snapshot, chunk int) []Message {
 	n := len(sn.Entries)
-	chunk := s.opts.SnapshotChunk
 	if n <= chunk {
 		return []Message{sn}
 	}
@@ -24,29 +27,71 @@ func (s *State) split(sn *Snapshot) []Message {
 	return out
 }
 
-// Since returns what a replica holding owner's chain up to since needs:
-// deltas from the log, merged into messages of about maxOps operations, or
-// a snapshot when the log does not reach back that far. It returns nil when
-// this state holds nothing newer of that incarnation.
-func (s *State) Since(owner Replica, since Seq, maxOps int) []Message {
+// CatchUp is the answer to a catch-up request as taken from a State, not
+// yet built: the logged deltas it merges, or the entries of the snapshot it
+// sorts and cuts into parts. It holds only data the State never modifies
+// again (logged deltas and stored entries are immutable), so Build may run
+// after the caller has released whatever guards the State, while the State
+// changes: the answer stays the one taken. The zero CatchUp builds nothing.
+type CatchUp struct {
+	deltas []*Delta
+	snap   *Snapshot
+	maxOps int
+	chunk  int
+}
+
+// IsSnapshot reports whether the answer is a snapshot (the log does not
+// reach back far enough).
+func (c CatchUp) IsSnapshot() bool { return c.snap != nil }
+
+// Build returns the answer's messages: the deltas merged into messages of
+// about maxOps operations, or the snapshot in parts of at most
+// Options.SnapshotChunk entries. It costs what taking it saved: O(n log n)
+// for a snapshot of n entries. Call it once.
+func (c CatchUp) Build() []Message {
+	switch {
+	case c.snap != nil:
+		return split(c.snap, c.chunk)
+	case len(c.deltas) > 0:
+		return mergeDeltas(c.deltas, c.maxOps)
+	}
+	return nil
+}
+
+// CatchUp takes what a replica holding owner's chain up to since needs:
+// deltas from the log, or a snapshot when the log does not reach back that
+// far. Taking it copies pointers only (to the logged deltas, or to the
+// partition's entries) and sorts nothing; Build does the rest. It is empty
+// when this state holds nothing newer of that incarnation.
+func (s *State) CatchUp(owner Replica, since Seq, maxOps int) CatchUp {
 	p := s.parts[owner.Name]
 	if p == nil || p.owner.Epoch != owner.Epoch {
-		return nil
+		return CatchUp{}
 	}
 	top := p.seq
 	if p == s.local {
 		top = s.bufFrom
 	}
 	if since >= top {
-		return nil
+		return CatchUp{}
 	}
 	if ds, ok := p.log.since(since); ok {
-		return mergeDeltas(ds, maxOps)
+		// The log's array is compacted in place as it is trimmed: copy.
+		return CatchUp{deltas: slices.Clone(ds), maxOps: maxOps}
 	}
 	if p == s.local {
-		return s.split(s.localSnapshot())
+		return CatchUp{snap: s.localSnapshot(), chunk: s.opts.SnapshotChunk}
 	}
-	return s.split(&Snapshot{Owner: p.owner, Seq: top, Entries: p.all()})
+	return CatchUp{snap: &Snapshot{Owner: p.owner, Seq: top, Entries: p.all()}, chunk: s.opts.SnapshotChunk}
+}
+
+// Since returns what a replica holding owner's chain up to since needs:
+// deltas from the log, merged into messages of about maxOps operations, or
+// a snapshot when the log does not reach back that far. It returns nil when
+// this state holds nothing newer of that incarnation. It is CatchUp and
+// Build in one call.
+func (s *State) Since(owner Replica, since Seq, maxOps int) []Message {
+	return s.CatchUp(owner, since, maxOps).Build()
 }
 
 // localSnapshot returns the local partition exactly as peers know it: as of

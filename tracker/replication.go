@@ -178,12 +178,28 @@ func (t *Tracker) answerAllowed(from, owner crdt.Replica) bool {
 // the state. Handle takes ownership of m: its entries become part of this
 // tracker's state, so m must be a copy decoded for this tracker (as
 // crdt.Unmarshal returns), never a message another tracker returned.
+//
+// A catch-up answer is taken under the tracker's mutex but built (merged, or
+// for a snapshot sorted and cut into parts) after it is released, so a
+// large one never stalls Track and Count.
 func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
+	out, answer := t.handle(from, m)
+	if t.answerHook != nil {
+		t.answerHook()
+	}
+	for _, msg := range answer.Build() {
+		out = append(out, Outbound{Target: ToOne, To: from, Msg: msg})
+	}
+	return out
+}
+
+// handle is Handle under the mutex; a catch-up answer is returned unbuilt.
+func (t *Tracker) handle(from crdt.Replica, m crdt.Message) ([]Outbound, crdt.CatchUp) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if from.Name == t.self.Name {
 		t.stats.Ignored++
-		return nil
+		return nil, crdt.CatchUp{}
 	}
 	var out []Outbound
 	switch m := m.(type) {
@@ -215,12 +231,11 @@ func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 		if !t.answerAllowed(from, m.Owner) {
 			break
 		}
-		for _, msg := range t.state.Since(m.Owner, m.Since, t.cfg.MaxDeltaOps) {
-			if sn, ok := msg.(*crdt.Snapshot); ok && sn.Part == 0 {
-				t.stats.SnapshotsSent++
-			}
-			out = append(out, Outbound{Target: ToOne, To: from, Msg: msg})
+		answer := t.state.CatchUp(m.Owner, m.Since, t.cfg.MaxDeltaOps)
+		if answer.IsSnapshot() {
+			t.stats.SnapshotsSent++
 		}
+		return out, answer
 	case *crdt.Digest:
 		for _, it := range m.Items {
 			if !t.announced(it.Owner) {
@@ -235,7 +250,7 @@ func (t *Tracker) Handle(from crdt.Replica, m crdt.Message) []Outbound {
 			t.goodbye(from)
 		}
 	}
-	return out
+	return out, crdt.CatchUp{}
 }
 
 func (t *Tracker) count(st crdt.Status, err error) {

@@ -91,6 +91,10 @@ type Tracker struct {
 	rollups         map[string]*rollup
 	rollupLens      []int
 	lastRollupSweep time.Time
+
+	// answerHook, when set (by tests, before the tracker is used), runs in
+	// Handle between taking a catch-up answer and building it.
+	answerHook func()
 }
 
 type replicaState struct {
