@@ -262,7 +262,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		refuse("", status)
 		return
 	}
-	ws, err := g.upgrader.Upgrade(w, r, nil)
+	ws, err := g.upgrader.Upgrade(deadlineHijacker{w, g.cfg.WriteTimeout / deadlineSlack}, r, nil)
 	if err != nil {
 		g.metrics.errors.WithLabelValues("upgrade").Inc()
 		g.release(ip)
@@ -283,12 +283,15 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // runSocket is the socket's reader: it reads and handles one frame, then hands the socket to
-// a new goroutine for the next (see readFrame: an idle socket's stack stays small). The
-// goroutine that finds the socket closed removes its presences and waits for its writer.
-// One runs at a time; each starts its successor as its last act, so the chain reads frames
-// in order and owns what the reader owns (see conn).
+// a new goroutine for the next. The reader is a chain of goroutines rather than one for the
+// socket's lifetime because a goroutine's stack never shrinks below half of what it once
+// needed: handling a join (authorization, the tracker, the answers) grows it to 8 KB, while
+// waiting for the next frame needs 4 KB, and each frame's successor starts small. One runs
+// at a time and each starts its successor as its last act, so the chain reads frames in
+// order and owns what the reader owns (see conn). The goroutine that finds the socket closed
+// removes its presences and waits for its writer.
 func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
-	if c.readFrame(ws) {
+	if c.serveFrame(c.nextFrame(ws)) {
 		go g.runSocket(c, ws)
 		return
 	}

@@ -40,20 +40,17 @@ func (w *wsTransport) abort() {
 	_ = w.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 }
 
-// readFrame is one turn of the WebSocket's reader: it waits for the next frame and handles it.
-// It reports whether the socket is still open.
-//
-// The reader is not one goroutine for the socket's lifetime but a chain of them, one per
-// frame (runSocket). A goroutine's stack never shrinks below what it once needed, and
-// handling a frame (a join: authorization, the tracker, the answers) needs an 8 KB stack,
-// while waiting for the next frame needs a fraction of that: each frame's successor starts
-// with a fresh, small stack, so an idle socket holds only what the wait needs.
-func (c *conn) readFrame(ws *websocket.Conn) bool {
+// nextFrame waits for the socket's next frame. Its stack is all an idle socket holds (see
+// runSocket): keep it small.
+func (c *conn) nextFrame(ws *websocket.Conn) (int, []byte, error) {
 	if err := ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
-		c.close(0, "")
-		return false
+		return 0, nil, err
 	}
-	mt, data, err := ws.ReadMessage()
+	return ws.ReadMessage()
+}
+
+// serveFrame handles what nextFrame returned; it reports whether the socket is still open.
+func (c *conn) serveFrame(mt int, data []byte, err error) bool {
 	if err != nil {
 		c.readFailed(err)
 		return false
