@@ -144,8 +144,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// HandshakeTimeout bounds the WebSocket upgrade.
 	HandshakeTimeout time.Duration
-	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes (write
-	// buffers are pooled between writes, so idle sockets hold none).
+	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes. Every
+	// socket holds its read buffer for its lifetime; a client frame larger than it is read
+	// in several reads (Phoenix clients' frames are under 512 bytes but for long topics or
+	// refs). Write buffers are pooled between writes, so idle sockets hold none.
 	ReadBufferSize, WriteBufferSize int
 
 	// Long-poll transport (/socket/longpoll, Phoenix's LongPoll). A session counts as one
@@ -204,7 +206,7 @@ func DefaultConfig() Config {
 		IdleTimeout:      60 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   1024,
+		ReadBufferSize:   512,
 		WriteBufferSize:  4096,
 
 		LongPollHold:           10 * time.Second,
