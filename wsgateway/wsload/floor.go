@@ -21,9 +21,6 @@ type FloorConfig struct {
 	// Writers is the number of goroutines writing, each to its share of the connections in
 	// turn; 0 means runtime.GOMAXPROCS(0), as many as the gateway's writers can run at once.
 	Writers int
-	// FrameBytes is the size of the frame written to each connection; 0 means the size of a
-	// presence_diff the gateway sends to a Phoenix V2 socket (a WebSocket text frame).
-	FrameBytes int
 	// Gap is the pause between rounds.
 	Gap time.Duration
 	// Timeout bounds the whole run.
@@ -50,26 +47,27 @@ func (r FloorResult) String() string {
 		r.Conns, r.Writers, r.FrameBytes, r.Delivery, r.Everyone)
 }
 
-// diffFrameBytes is the size on the wire of the presence_diff a Phoenix V2 socket of the
-// fan-out topic gets for one join: `[null,null,"bench:fanout","presence_diff",{"joins":
-// {"viewers":{"count":1}},"leaves":{}}]` in a text frame (2-byte header, server frames are
-// not masked).
-const diffFrameBytes = 2 + 86
+// diffPayload is the presence_diff a Phoenix V2 socket of the fan-out topic gets when one
+// anonymous viewer joins.
+const diffPayload = `[null,null,"bench:fanout","presence_diff",{"joins":{"viewers":{"count":1},"users":{"count":0}},"leaves":{"viewers":{"count":0},"users":{"count":0}}}]`
+
+// diffFrame returns diffPayload as the gateway writes it: an unmasked WebSocket text frame.
+func diffFrame() []byte {
+	return append([]byte{0x81, byte(len(diffPayload))}, diffPayload...) // len < 126: one length byte
+}
 
 // Floor measures what the hardware allows a fan-out: Conns loopback TCP connections in this
-// process, and per round one frame written to each of them by Writers goroutines with nothing
-// else (no WebSocket library, no deadlines, no queues), while one goroutine per connection
-// reads, as a client would. A fan-out of one count change to Conns sockets cannot beat it on
+// process, and per round one presence_diff frame written to each of them by Writers
+// goroutines with nothing else (no WebSocket library, no deadlines, no queues), while one
+// goroutine per connection reads it and takes its count, as a watcher of Run does. A fan-out of one count change to Conns sockets cannot beat it on
 // the same machine; `headcount bench` prints the ratio.
 func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	if cfg.Writers == 0 {
 		cfg.Writers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.FrameBytes == 0 {
-		cfg.FrameBytes = diffFrameBytes
-	}
-	res := FloorResult{Conns: cfg.Conns, Writers: cfg.Writers, FrameBytes: cfg.FrameBytes}
-	if cfg.Conns <= 0 || cfg.Rounds <= 0 || cfg.Writers < 0 || cfg.FrameBytes < 0 || cfg.Timeout <= 0 {
+	frame := diffFrame()
+	res := FloorResult{Conns: cfg.Conns, Writers: cfg.Writers, FrameBytes: len(frame)}
+	if cfg.Conns <= 0 || cfg.Rounds <= 0 || cfg.Writers < 0 || cfg.Timeout <= 0 {
 		return res, errors.New("wsload: Floor needs Conns, Rounds and Timeout > 0")
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -107,9 +105,12 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			buf := make([]byte, cfg.FrameBytes)
+			buf := make([]byte, len(frame))
 			for k := range cfg.Rounds {
 				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if _, ok := diffDelta(buf[2:]); !ok { // what a watcher does with it
 					return
 				}
 				at[k][i] = time.Now().UnixNano()
@@ -121,7 +122,6 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	}
 	defer readers.Wait()
 
-	frame := make([]byte, cfg.FrameBytes)
 	var delivery, everyone []time.Duration
 	for k := range cfg.Rounds {
 		if k > 0 && cfg.Gap > 0 {
