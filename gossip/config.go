@@ -87,6 +87,14 @@ type Config struct {
 	// period is sent at once, later ones at most once per interval (0 = the tracker's
 	// Config.BroadcastInterval).
 	BroadcastInterval time.Duration
+	// FlushPacketBudget bounds the datagrams a second that flushing local changes may cost in a
+	// large cluster (default 4000; 0 = no bound). A flush sends one datagram to every live peer,
+	// so at one flush per BroadcastInterval the cost grows with the cluster; beyond
+	// FlushPacketBudget x BroadcastInterval peers (21 with the defaults) the batching window grows
+	// to peers / FlushPacketBudget (32 ms at 128 nodes), up to TickInterval (so the bound holds up
+	// to 201 nodes). Bigger batches cost fewer bytes per op, and a change waits at most one window
+	// (docs/scaling.md).
+	FlushPacketBudget int
 	// DatagramCheckInterval is how often a live peer is UDP-pinged (in turn, plus every peer that
 	// is failing) to find peers that datagrams do not reach while memberlist keeps them alive
 	// over TCP; messages to such a peer go by stream until a ping succeeds again
@@ -164,6 +172,7 @@ func DefaultConfig() Config {
 		TCPTimeout:            5 * time.Second,
 		DeadNodeReclaimTime:   500 * time.Millisecond,
 		TickInterval:          50 * time.Millisecond,
+		FlushPacketBudget:     4000,
 		DatagramCheckInterval: 250 * time.Millisecond,
 		Fanout:                3,
 		MaxPacketSize:         1200,
@@ -283,6 +292,9 @@ func (c *Config) validate() error {
 	}
 	if c.BroadcastInterval < 0 {
 		return bad("BroadcastInterval", "must be >= 0")
+	}
+	if c.FlushPacketBudget < 0 {
+		return bad("FlushPacketBudget", "must be >= 0")
 	}
 	if c.DatagramCheckInterval < 0 {
 		return bad("DatagramCheckInterval", "must be >= 0")

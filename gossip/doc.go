@@ -41,8 +41,9 @@
 //
 // The worker ticks the tracker every TickInterval (digests, permdown timers) and on local
 // changes with leading-edge batching: the first change after a quiet spell is flushed at once,
-// later ones at most once per BroadcastInterval, so a single track reaches every peer within one
-// datagram's delay while a burst is coalesced into large deltas.
+// later ones at most once per batching window (BroadcastInterval, stretched in a cluster of more
+// than 21 nodes so flushes stay within FlushPacketBudget datagrams a second), so a single track
+// reaches every peer within one datagram's delay while a burst is coalesced into large deltas.
 //
 // Limits: memberlist refuses streams over 20 MiB, so every encoded message, including the
 // tracker's snapshot of one node's partition sent to a joining peer, must fit MaxMessageSize

@@ -47,11 +47,11 @@ func (n *Node) run() {
 			n.handleFrame(f)
 		case <-n.tr.Pending():
 			// Leading-edge batching: flush at once after a quiet spell, else at the end of the
-			// current BroadcastInterval.
+			// current batching window.
 			if armed {
 				continue
 			}
-			if wait := n.cfg.BroadcastInterval - time.Since(last); wait > 0 {
+			if wait := n.window() - time.Since(last); wait > 0 {
 				flush.Reset(wait)
 				armed = true
 				continue
@@ -69,6 +69,24 @@ func (n *Node) run() {
 			reply <- n.goodbyes()
 		}
 	}
+}
+
+// window is the batching window for local changes: BroadcastInterval, stretched in a large
+// cluster so that the flushes, one datagram to every live peer each, stay within
+// FlushPacketBudget datagrams a second; never longer than TickInterval, which flushes anyway.
+// Worker only.
+func (n *Node) window() time.Duration {
+	w := n.cfg.BroadcastInterval
+	if n.cfg.FlushPacketBudget <= 0 {
+		return w
+	}
+	peers := 0
+	for _, m := range n.members {
+		if m.peer != nil {
+			peers++
+		}
+	}
+	return min(max(w, time.Duration(peers)*time.Second/time.Duration(n.cfg.FlushPacketBudget)), n.cfg.TickInterval)
 }
 
 func (n *Node) handleFrame(f []byte) {

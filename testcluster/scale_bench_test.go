@@ -1,0 +1,177 @@
+package testcluster_test
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/testcluster"
+	"github.com/headcount-io/headcount/tracker"
+)
+
+var (
+	scaleNodes  = flag.String("scale.nodes", "8,16,32", "cluster sizes of BenchmarkScaleChurn, comma-separated")
+	scaleRate   = flag.Float64("scale.rate", 165, "BenchmarkScaleChurn: tracks/s and untracks/s per node (165 = 3,300/s on 20 nodes)")
+	scaleHeld   = flag.Int("scale.held", 1000, "BenchmarkScaleChurn: presences each node holds before and during the churn")
+	scaleWindow = flag.Duration("scale.window", 5*time.Second, "BenchmarkScaleChurn: how long the churn is measured")
+)
+
+// BenchmarkScaleChurn runs N nodes on the in-memory network with the production profiles, each
+// holding -scale.held presences in 1,000 topics and replacing them at -scale.rate tracks/s plus as
+// many untracks/s, for -scale.window. It reports per node: the datagrams and frame bytes our
+// replication sent per second (deltas, digests, catch-up; memnet's packet count adds memberlist's
+// own probes and gossip), the process CPU per node, and the lag of probe tracks (one every 20 ms
+// on a rotating node, in a topic of their own) until every node counts them.
+//
+// It is bounded: one window per size, and every wait has a deadline. All nodes share the
+// machine's cores, so at large N the CPU per node, not the network, is what the lag shows first.
+func BenchmarkScaleChurn(b *testing.B) {
+	for _, f := range strings.Split(*scaleNodes, ",") {
+		nodes, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || nodes < 2 {
+			b.Fatalf("bad -scale.nodes entry %q", f)
+		}
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			for k := 0; k < b.N; k++ {
+				scaleChurn(b, nodes)
+			}
+		})
+	}
+}
+
+func scaleChurn(b *testing.B, nodes int) {
+	c, err := testcluster.New(testcluster.Options{
+		Nodes:   nodes,
+		Gossip:  func(int) gossip.Config { return gossip.DefaultConfig() },
+		Tracker: func(int) tracker.Config { return tracker.DefaultConfig() },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	waitMembers(b, c, 2*time.Minute)
+	held := make([][]held1, nodes)
+	for i, n := range c.Nodes() {
+		for j := 0; j < *scaleHeld; j++ {
+			topic := fmt.Sprintf("t%d", (i*(*scaleHeld)+j)%1000)
+			o, err := n.Track(topic, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			held[i] = append(held[i], held1{o, topic})
+		}
+	}
+	waitConverged(b, c, 2*time.Minute)
+
+	sent0 := make([]gossip.Stats, nodes)
+	for i, n := range c.Nodes() {
+		sent0[i] = n.Gossip().Stats()
+	}
+	mem0 := c.Network().Stats()
+	cpu0 := cpuTime()
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var churnErr error
+	wg.Add(1)
+	go func() { // the churn: every 10 ms, each node replaces its due share of presences
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		due := make([]float64, nodes)
+		next := 0
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				dt := now.Sub(last).Seconds()
+				last = now
+				for i, n := range c.Nodes() {
+					due[i] += *scaleRate * dt
+					for ; due[i] >= 1; due[i]-- {
+						old := held[i][0]
+						held[i] = held[i][1:]
+						if err := n.Tracker().Untrack(old.o, old.topic); err != nil {
+							churnErr = err
+							return
+						}
+						topic := fmt.Sprintf("t%d", next%1000)
+						next++
+						o, err := n.Track(topic, "")
+						if err != nil {
+							churnErr = err
+							return
+						}
+						held[i] = append(held[i], held1{o, topic})
+					}
+				}
+			}
+		}
+	}()
+	var lag []time.Duration
+	probes := time.NewTicker(20 * time.Millisecond)
+	for k := 0; time.Since(start) < *scaleWindow; k++ {
+		<-probes.C
+		topic := fmt.Sprintf("probe-%d", k)
+		t0 := time.Now()
+		if _, err := c.Node(k%nodes).Track(topic, ""); err != nil {
+			b.Fatal(err)
+		}
+		deadline := t0.Add(10 * time.Second)
+		for _, n := range c.Nodes() {
+			for n.Tracker().Count(topic).Viewers != 1 {
+				if time.Now().After(deadline) {
+					b.Fatalf("%s not visible on %s within 10 s", topic, n.Name())
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		lag = append(lag, time.Since(t0))
+	}
+	probes.Stop()
+	close(stop)
+	wg.Wait()
+	if churnErr != nil {
+		b.Fatal(churnErr)
+	}
+	secs := time.Since(start).Seconds()
+	cpu := (cpuTime() - cpu0).Seconds()
+	var pkts, bytes uint64
+	for i, n := range c.Nodes() {
+		s := n.Gossip().Stats()
+		pkts += s.PacketsSent - sent0[i].PacketsSent + s.StreamsSent - sent0[i].StreamsSent
+		bytes += s.PacketBytesSent - sent0[i].PacketBytesSent + s.StreamBytesSent - sent0[i].StreamBytesSent
+	}
+	mem := c.Network().Stats()
+	per := float64(nodes) * secs
+	b.ReportMetric(float64(pkts)/per, "ours-pkts/s/node")
+	b.ReportMetric(float64(bytes)/per, "ours-B/s/node")
+	b.ReportMetric(float64(mem.Packets-mem0.Packets)/per, "all-pkts/s/node")
+	b.ReportMetric(cpu/secs/float64(nodes)*100, "cpu%/node")
+	b.ReportMetric(percentile(lag, 0.50), "lag-p50-ms")
+	b.ReportMetric(percentile(lag, 0.99), "lag-p99-ms")
+	b.ReportMetric(float64(len(lag)), "probes")
+	b.ReportMetric(0, "ns/op")
+}
+
+type held1 struct {
+	o     tracker.Owner
+	topic string
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
