@@ -27,10 +27,15 @@ type Core struct {
 	topics map[string]*topicState
 	timers timerHeap
 	lost   map[string]time.Time // topic -> when this node stopped owning it
-	dirty  map[string]struct{}  // topics whose state must be sent again
 
-	queue []Event // waiting events, oldest first, from index head
-	head  int
+	// The outbox: every topic with something to send is in order once, oldest first, from
+	// index head; its events wait in its topicState (pend), or it is marked resync (send its
+	// state as it is when the batch forms). queued counts the pend events of all topics,
+	// resyncs the topics marked.
+	order   []queuedTopic
+	head    int
+	queued  int
+	resyncs int
 
 	inflight *Batch
 	formed   time.Time // when the last batch was formed
@@ -67,14 +72,16 @@ type Stats struct {
 	Batches uint64
 	// Retries counts failed attempts that were scheduled again.
 	Retries uint64
-	// DroppedQueue counts events dropped because the queue was full.
+	// DroppedQueue counts events coalesced because the queue was full: the topic's waiting
+	// events were replaced by its state as it is when its turn comes.
 	DroppedQueue uint64
 	// DroppedRetries counts events dropped with a batch that failed MaxAttempts times.
 	DroppedRetries uint64
 	// DroppedHandover counts queued events dropped because another member took their topic
 	// and the topic has since moved on (the event no longer agrees with its state).
 	DroppedHandover uint64
-	// Queued is the number of events waiting now (not counting the batch in flight).
+	// Queued is the number of events waiting now, a topic marked to re-send its state counting
+	// as one (not counting the batch in flight).
 	Queued int
 	// Members is the number of members in the Core's view, self included.
 	Members int
@@ -101,7 +108,6 @@ func NewCore(cfg Config, self, idPrefix string) (*Core, error) {
 		members: []string{self},
 		topics:  make(map[string]*topicState),
 		lost:    make(map[string]time.Time),
-		dirty:   make(map[string]struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
 }
@@ -109,7 +115,7 @@ func NewCore(cfg Config, self, idPrefix string) (*Core, error) {
 // Stats returns the counters.
 func (c *Core) Stats() Stats {
 	s := c.stats
-	s.Queued = len(c.queue) - c.head
+	s.Queued = c.queued + c.resyncs
 	s.Members = len(c.members)
 	s.Settling = !c.resyncAt.IsZero()
 	return s
@@ -149,7 +155,7 @@ func (c *Core) Observe(now time.Time, topic string, n tracker.Counts) {
 	}
 	ts.cur = n
 	if !ts.occupied {
-		*ts = topicState{occupied: true, since: now, cur: n, peakV: n.Viewers, peakU: n.Users}
+		*ts = topicState{occupied: true, since: now, cur: n, peakV: n.Viewers, peakU: n.Users, out: ts.out}
 		c.emit(now, topic, Event{Name: NameOccupied, Topic: topic}, false)
 	} else {
 		ts.emptyAt = time.Time{}
@@ -164,7 +170,22 @@ func (c *Core) Observe(now time.Time, topic string, n tracker.Counts) {
 
 // Forget drops topic from the state machine without an event (for tests and embedders that
 // remove a topic for good).
-func (c *Core) Forget(topic string) { delete(c.topics, topic) }
+func (c *Core) Forget(topic string) {
+	if ts := c.topics[topic]; ts != nil {
+		c.dropOut(ts)
+		delete(c.topics, topic)
+	}
+}
+
+// dropOut takes ts out of the outbox; its entry in order is skipped when it comes up.
+func (c *Core) dropOut(ts *topicState) {
+	c.queued -= len(ts.out.pend)
+	if ts.out.resync {
+		c.resyncs--
+	}
+	clear(ts.out.pend)
+	ts.out = outbox{mayOccupied: ts.out.mayOccupied, mayVacated: ts.out.mayVacated}
+}
 
 func (c *Core) vacate(now time.Time, topic string, ts *topicState) {
 	ts.occupied = false
@@ -210,6 +231,14 @@ func (c *Core) SetMembers(now time.Time, names []string) {
 	}
 }
 
+// MemberRestarted tells the Core that a member it sees came back as a new incarnation under
+// the same name (SetMembers sees no change): while it started, with a partial view of the
+// members, it may have sent events for topics it does not own, so every owned topic's state is
+// sent again Settle later, as when a member appears.
+func (c *Core) MemberRestarted(now time.Time) {
+	c.resyncAt = now.Add(c.cfg.Settle)
+}
+
 func (c *Core) sortedTopics() []string {
 	out := make([]string, 0, len(c.topics))
 	for t := range c.topics {
@@ -230,10 +259,21 @@ func (c *Core) resend(now time.Time, topic string) {
 		return
 	}
 	c.emit(now, topic, Event{Name: NameOccupied, Topic: topic}, true)
-	if c.cfg.Events.Counts && ts.cur.Connections > 0 {
-		ts.sentV, ts.sentU = ts.cur.Viewers, ts.cur.Users
-		c.emit(now, topic, Event{Name: NameCounts, Topic: topic, Viewers: ts.cur.Viewers, Users: ts.cur.Users}, true)
+	if c.cfg.Events.Counts {
+		c.stateCounts(topic, ts, func(ev Event) { c.emit(now, topic, ev, true) })
 	}
+}
+
+// stateCounts sends an occupied topic's counts with its state, or, while it has no presence
+// (inside the grace), forgets the last counts decided on, so that the counts it has when a
+// presence comes back are sent (the ones decided on may never have arrived).
+func (c *Core) stateCounts(topic string, ts *topicState, send func(Event)) {
+	if ts.cur.Connections == 0 {
+		ts.sentV, ts.sentU = -1, -1
+		return
+	}
+	ts.sentV, ts.sentU = ts.cur.Viewers, ts.cur.Users
+	send(Event{Name: NameCounts, Topic: topic, Viewers: ts.cur.Viewers, Users: ts.cur.Users})
 }
 
 // emit queues ev if its name is selected and, for a transition, this node owns the topic.
@@ -241,28 +281,88 @@ func (c *Core) emit(now time.Time, topic string, ev Event, resent bool) {
 	if !c.cfg.Events.want(ev.Name) {
 		return
 	}
+	ts := c.topics[topic]
+	if ts == nil {
+		return // only Forget removes a topic with events on the way
+	}
 	if !resent && Owner(topic, c.members) != c.self {
+		// Not ours: only a correction of this node's own last word goes (it told the
+		// receiver occupied, and sees the topic vacated now, or the reverse), since the
+		// owner may never have seen what this node reported.
+		if ev.Name == NameCounts || !contradicts(ts, ev.Name) {
+			return
+		}
+		resent = true
+	}
+	c.stats.Emitted++
+	if resent {
+		c.stats.Resent++
+	}
+	if ts.out.resync {
+		return // its state is sent when its turn comes, and that includes this event
+	}
+	if c.queued >= c.cfg.QueueMax {
+		// Full: the topic's waiting events and this one coalesce into its state, sent when
+		// its turn comes. The bound is on events; a topic waits at most once in order.
+		c.stats.DroppedQueue += uint64(len(ts.out.pend)) + 1
+		c.queued -= len(ts.out.pend)
+		clear(ts.out.pend)
+		ts.out.pend = ts.out.pend[:0]
+		c.markResync(now, topic, ts)
 		return
 	}
 	c.seq++
 	ev.ID = c.prefix + "-" + strconv.FormatUint(c.seq, 10)
 	ev.created = now
-	if len(c.queue)-c.head >= c.cfg.QueueMax {
-		c.dirty[c.queue[c.head].Topic] = struct{}{}
-		c.queue[c.head] = Event{}
-		c.head++
-		c.stats.DroppedQueue++
+	ts.out.pend = append(ts.out.pend, ev)
+	c.queued++
+	c.enqueue(now, topic, ts)
+}
+
+// contradicts reports whether what the receiver may hold from this node about ts, counting
+// the events waiting, is the opposite of name (an occupancy event name).
+func contradicts(ts *topicState, name string) bool {
+	for i := len(ts.out.pend) - 1; i >= 0; i-- {
+		if n := ts.out.pend[i].Name; n != NameCounts {
+			return n != name
+		}
 	}
-	if c.head > 0 && c.head >= len(c.queue)/2 {
-		n := copy(c.queue, c.queue[c.head:])
-		clear(c.queue[n:])
-		c.queue, c.head = c.queue[:n], 0
+	if name == NameOccupied {
+		return ts.out.mayVacated
 	}
-	c.queue = append(c.queue, ev)
-	c.stats.Emitted++
-	if resent {
-		c.stats.Resent++
+	return ts.out.mayOccupied
+}
+
+// inFlight reports whether the batch in flight holds an event of topic.
+func (c *Core) inFlight(topic string) bool {
+	if c.inflight == nil {
+		return false
 	}
+	return slices.ContainsFunc(c.inflight.Events, func(ev Event) bool { return ev.Topic == topic })
+}
+
+// enqueue puts topic at the end of the outbox order unless it is there already.
+func (c *Core) enqueue(now time.Time, topic string, ts *topicState) {
+	if ts.out.inOrder {
+		return
+	}
+	ts.out.inOrder = true
+	if c.head > 0 && c.head >= len(c.order)/2 {
+		n := copy(c.order, c.order[c.head:])
+		clear(c.order[n:])
+		c.order, c.head = c.order[:n], 0
+	}
+	c.order = append(c.order, queuedTopic{topic: topic, at: now})
+}
+
+// markResync makes topic send its state as it is when its turn in the outbox comes (after a
+// coalescing drop or a batch that failed MaxAttempts times).
+func (c *Core) markResync(now time.Time, topic string, ts *topicState) {
+	if !ts.out.resync {
+		ts.out.resync = true
+		c.resyncs++
+	}
+	c.enqueue(now, topic, ts)
 }
 
 // Tick fires the deadlines that have passed: vacates after the grace, debounced counts, the
@@ -289,8 +389,11 @@ func (c *Core) Tick(now time.Time) {
 				c.emit(now, t.topic, Event{Name: NameCounts, Topic: t.topic, Viewers: ts.cur.Viewers, Users: ts.cur.Users}, false)
 			}
 		case timerPrune:
-			if _, dirty := c.dirty[t.topic]; !ts.occupied && ts.pruneAt.Equal(t.at) && !dirty {
+			if !ts.occupied && ts.pruneAt.Equal(t.at) && !ts.out.inOrder && !c.inFlight(t.topic) {
 				delete(c.topics, t.topic)
+			} else if !ts.occupied && ts.pruneAt.Equal(t.at) {
+				ts.pruneAt = now.Add(c.cfg.Retain) // still waiting to be sent: try later
+				c.timers.add(ts.pruneAt, t.topic, timerPrune)
 			}
 		}
 	}
@@ -362,26 +465,51 @@ func (c *Core) Next(now time.Time) *Batch {
 		}
 		c.inflight = nil
 	}
-	if len(c.queue) == c.head && len(c.dirty) > 0 {
-		c.repair(now)
-	}
-	waiting := len(c.queue) - c.head
+	waiting := c.queued + c.resyncs
 	if waiting == 0 || (waiting < c.cfg.BatchMax && now.Before(c.batchDue())) {
 		return nil
 	}
 	b := &Batch{TimeMS: now.UnixMilli(), Attempt: 1}
-	for c.head < len(c.queue) && len(b.Events) < c.cfg.BatchMax {
-		ev := c.queue[c.head]
-		c.queue[c.head] = Event{}
-		c.head++
-		if c.deliverable(now, &ev) {
-			b.Events = append(b.Events, ev)
-		} else {
-			c.stats.DroppedHandover++
+	for c.head < len(c.order) && len(b.Events) < c.cfg.BatchMax {
+		q := c.order[c.head]
+		ts := c.topics[q.topic]
+		if ts == nil || !ts.out.inOrder {
+			c.order[c.head] = queuedTopic{}
+			c.head++ // forgotten, or a stale entry
+			continue
 		}
+		if ts.out.resync {
+			ts.out.resync = false
+			c.resyncs--
+			c.stateEvents(now, q.topic, ts)
+		}
+		n := 0
+		for _, ev := range ts.out.pend {
+			if len(b.Events) == c.cfg.BatchMax {
+				break
+			}
+			n++
+			if c.deliverable(now, &ev) {
+				b.Events = append(b.Events, ev)
+				ts.out.mayOccupied = ts.out.mayOccupied || ev.Name == NameOccupied
+				ts.out.mayVacated = ts.out.mayVacated || ev.Name == NameVacated
+			} else {
+				c.stats.DroppedHandover++
+			}
+		}
+		c.queued -= n
+		rest := copy(ts.out.pend, ts.out.pend[n:])
+		clear(ts.out.pend[rest:])
+		ts.out.pend = ts.out.pend[:rest]
+		if rest > 0 {
+			break // the batch is full; the topic keeps its place
+		}
+		ts.out.inOrder = false
+		c.order[c.head] = queuedTopic{}
+		c.head++
 	}
-	if c.head == len(c.queue) {
-		c.queue, c.head = c.queue[:0], 0
+	if c.head == len(c.order) {
+		c.order, c.head = c.order[:0], 0
 	}
 	if len(b.Events) == 0 {
 		return nil
@@ -391,29 +519,70 @@ func (c *Core) Next(now time.Time) *Batch {
 	return b
 }
 
+// stateEvents replaces topic's waiting events with its state as it is now, when this node
+// should send it: as the owner (or in the Handover after losing the topic), or to correct its
+// own last word when that no longer agrees with the topic's state as it sees it (a vacated
+// that was coalesced away after a member took the topic over). The replaced events were
+// counted when they were coalesced.
+func (c *Core) stateEvents(now time.Time, topic string, ts *topicState) {
+	c.queued -= len(ts.out.pend)
+	clear(ts.out.pend)
+	ts.out.pend = ts.out.pend[:0]
+	owner := Owner(topic, c.members) == c.self
+	if at, ok := c.lost[topic]; ok && now.Sub(at) < c.cfg.Handover {
+		owner = true
+	}
+	add := func(ev Event) {
+		if !c.cfg.Events.want(ev.Name) {
+			return
+		}
+		c.seq++
+		ev.ID = c.prefix + "-" + strconv.FormatUint(c.seq, 10)
+		ev.created = now
+		ts.out.pend = append(ts.out.pend, ev)
+		c.queued++
+		c.stats.Emitted++
+		c.stats.Resent++
+	}
+	switch {
+	case !ts.occupied && (owner || ts.out.mayOccupied):
+		add(Event{Name: NameVacated, Topic: topic, Viewers: ts.peakV, Users: ts.peakU, OccupiedMS: ts.occupiedMS})
+	case ts.occupied && (owner || ts.out.mayVacated):
+		add(Event{Name: NameOccupied, Topic: topic})
+		if owner && c.cfg.Events.Counts {
+			c.stateCounts(topic, ts, add)
+		}
+	}
+}
+
 // batchDue is when a partial batch may leave: BatchWait after its oldest event, or at once
 // after a quiet spell (BatchWait since the previous batch), so a lone event is not delayed.
 func (c *Core) batchDue() time.Time {
-	due := c.queue[c.head].created.Add(c.cfg.BatchWait)
+	due := c.oldest()
+	if due.IsZero() {
+		return due
+	}
+	due = due.Add(c.cfg.BatchWait)
 	if quiet := c.formed.Add(c.cfg.BatchWait); quiet.Before(due) {
 		return quiet
 	}
 	return due
 }
 
-// repair queues the current state of every dirty topic this node owns.
-func (c *Core) repair(now time.Time) {
-	topics := make([]string, 0, len(c.dirty))
-	for t := range c.dirty {
-		topics = append(topics, t)
-	}
-	slices.Sort(topics)
-	clear(c.dirty)
-	for _, t := range topics {
-		if Owner(t, c.members) == c.self {
-			c.resend(now, t)
+// oldest is when the first topic waiting in the outbox entered it (zero for none); it skips
+// stale entries.
+func (c *Core) oldest() time.Time {
+	for c.head < len(c.order) {
+		if ts := c.topics[c.order[c.head].topic]; ts != nil && ts.out.inOrder {
+			break
 		}
+		c.order[c.head] = queuedTopic{}
+		c.head++
 	}
+	if c.head == len(c.order) {
+		return time.Time{}
+	}
+	return c.order[c.head].at
 }
 
 // Done reports the outcome of the batch Next returned: ok when the receiver answered 2xx. A
@@ -429,8 +598,10 @@ func (c *Core) Done(now time.Time, ok bool) []Event {
 		c.inflight = nil
 		c.stats.Sent += uint64(len(b.Events))
 		c.stats.Batches++
-		if len(c.dirty) > 0 {
-			c.repair(now)
+		for _, ev := range b.Events { // the receiver holds these now
+			if ts := c.topics[ev.Topic]; ts != nil && ev.Name != NameCounts {
+				ts.out.mayOccupied, ts.out.mayVacated = ev.Name == NameOccupied, ev.Name == NameVacated
+			}
 		}
 		return b.Events
 	}
@@ -438,7 +609,9 @@ func (c *Core) Done(now time.Time, ok bool) []Event {
 		c.inflight = nil
 		c.stats.DroppedRetries += uint64(len(b.Events))
 		for _, ev := range b.Events {
-			c.dirty[ev.Topic] = struct{}{}
+			if ts := c.topics[ev.Topic]; ts != nil {
+				c.markResync(now, ev.Topic, ts)
+			}
 		}
 		return nil
 	}
@@ -478,12 +651,10 @@ func (c *Core) Deadline() time.Time {
 	case c.sending:
 	case c.inflight != nil:
 		earlier(c.retryAt)
-	case len(c.queue)-c.head >= c.cfg.BatchMax:
-		earlier(c.queue[c.head].created) // a full batch goes at once
-	case len(c.queue) > c.head:
+	case c.queued+c.resyncs >= c.cfg.BatchMax:
+		earlier(c.oldest()) // a full batch goes at once
+	case c.queued+c.resyncs > 0:
 		earlier(c.batchDue())
-	case len(c.dirty) > 0:
-		earlier(time.Unix(0, 1)) // repair at once
 	}
 	return d
 }

@@ -23,6 +23,25 @@ type topicState struct {
 
 	sentV, sentU int       // the last topic_counts values decided on
 	countsDue    time.Time // end of the open debounce window; zero when none
+
+	out outbox
+}
+
+// outbox is a topic's place in the Core's outbox. It survives the topic's state changes.
+type outbox struct {
+	pend    []Event // waiting events, oldest first
+	resync  bool    // send the state as it is when the topic's turn comes
+	inOrder bool    // the topic is in Core.order
+	// mayOccupied and mayVacated say what the receiver may hold as this node's last word on
+	// the topic: set by every attempt of a batch (a POST that failed may have been processed),
+	// reset to exactly the last event by a success.
+	mayOccupied, mayVacated bool
+}
+
+// queuedTopic is one entry of Core.order.
+type queuedTopic struct {
+	topic string
+	at    time.Time // when it entered the order
 }
 
 // timer kinds.
