@@ -21,6 +21,7 @@ type coreRig struct {
 	now  time.Time
 	got  []webhook.Event
 	fail int // answer the next fail POSTs with an error
+	lost int // process the next lost POSTs but answer with an error (a lost response)
 	sent []*webhook.Batch
 	at   []time.Time // when each batch of sent went out
 }
@@ -55,6 +56,10 @@ func (r *coreRig) step(d time.Duration) {
 			}
 			if r.fail > 0 {
 				r.fail--
+				r.c.Done(r.now, false)
+			} else if r.lost > 0 {
+				r.lost--
+				r.got = append(r.got, p.Events...)
 				r.c.Done(r.now, false)
 			} else {
 				r.got = append(r.got, p.Events...)

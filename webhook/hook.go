@@ -27,6 +27,8 @@ type Hook struct {
 	mu    sync.Mutex
 	stats Stats // published by the worker after every step
 
+	epochs map[string]uint64 // worker-owned: the incarnation of every member up, by name
+
 	warnMu     sync.Mutex
 	lastWarn   time.Time
 	suppressed int
@@ -128,7 +130,7 @@ func (h *Hook) run() {
 	defer members.Stop()
 
 	now := time.Now()
-	h.core.SetMembers(now, h.cfg.Members())
+	h.setMembers(now)
 	for _, t := range h.cfg.Tracker.Topics() {
 		h.core.Observe(now, t, h.cfg.Tracker.Count(t))
 	}
@@ -161,17 +163,39 @@ func (h *Hook) run() {
 			// read after the table is judged against the right owners (a node that just joined
 			// would otherwise send occupied for every topic of its first snapshot).
 			now := time.Now()
-			h.core.SetMembers(now, h.cfg.Members())
+			h.setMembers(now)
 			for _, t := range h.sub.Topics() {
 				h.core.Observe(now, t, h.cfg.Tracker.Count(t))
 			}
 		case <-members.C:
-			h.core.SetMembers(time.Now(), h.cfg.Members())
+			h.setMembers(time.Now())
 		case r := <-results:
 			posting = false
 			h.finish(r)
 		case <-timer.C:
 		}
+	}
+}
+
+// setMembers gives the Core the members alive, and tells it when one of them came back under
+// its name as a new incarnation (the tracker's replicas carry the incarnation; the names do not
+// change, so SetMembers alone would not notice a fast restart).
+func (h *Hook) setMembers(now time.Time) {
+	h.core.SetMembers(now, h.cfg.Members())
+	restarted := false
+	seen := make(map[string]uint64, len(h.epochs))
+	for _, r := range h.cfg.Tracker.Replicas() {
+		if r.Self || !r.Up {
+			continue
+		}
+		seen[r.Replica.Name] = r.Replica.Epoch
+		if prev, ok := h.epochs[r.Replica.Name]; ok && prev != r.Replica.Epoch {
+			restarted = true
+		}
+	}
+	h.epochs = seen
+	if restarted {
+		h.core.MemberRestarted(now)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/headcount-io/headcount/crdt"
 	"github.com/headcount-io/headcount/tracker"
 	"github.com/headcount-io/headcount/webhook"
 	"github.com/headcount-io/headcount/webhook/webhooktest"
@@ -419,4 +420,34 @@ func TestHookLogsDeliveriesAtDebugAndFailuresRateLimited(t *testing.T) {
 	if w, d := lh.count(slog.LevelWarn), lh.count(slog.LevelDebug); w != 1 || d != 1 {
 		t.Fatalf("%d warnings and %d debug lines for 5 failures and 1 delivery within 10 s, want 1 and 1", w, d)
 	}
+}
+
+// Regression (found by the simulator): a member that restarted under its name, fast enough
+// that the member list never lost it, changed nothing SetMembers could see, so no settle
+// re-send superseded what it had sent from its partial first view.
+func TestHookRestartedMemberSettles(t *testing.T) {
+	rcv := webhooktest.New(secret)
+	defer rcv.Close()
+	tr := newTracker(t, "a")
+	tr.ReplicaUp(crdt.Replica{Name: "b", Epoch: 1})
+	h := startHook(t, tr, rcv, func(c *webhook.Config) {
+		c.Members = func() []string { return []string{"a", "b"} }
+		c.Handover, c.Settle = 10*time.Millisecond, 100*time.Millisecond
+	})
+	mine := ownedBy(t, "a", []string{"a", "b"}, "mine")
+	settled := func(n int) func() error {
+		return func() error {
+			if s := h.Stats(); s.Members != 2 || s.Settling || len(rcv.Of(mine)) != n {
+				return fmt.Errorf("%d members, settling %v, %q", s.Members, s.Settling, names(rcv.Of(mine)))
+			}
+			return nil
+		}
+	}
+	waitFor(t, 5*time.Second, settled(0)) // b appeared at start: that settle is over
+	if _, err := tr.Track(1, mine, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, settled(1))
+	tr.ReplicaUp(crdt.Replica{Name: "b", Epoch: 2})
+	waitFor(t, 5*time.Second, settled(2)) // the settle re-send after the restart
 }
