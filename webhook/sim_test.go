@@ -63,6 +63,12 @@ type simPresence struct {
 	user  string // "" for an anonymous viewer
 }
 
+// simLife is when a presence joined and left (zero while it lives).
+type simLife struct {
+	topic       string
+	add, remove time.Time
+}
+
 type simOp struct {
 	add bool
 	p   simPresence
@@ -147,6 +153,11 @@ type sim struct {
 	// incarnation when it died (it was partitioned away, or never seen).
 	unseenDeath map[[2]int]map[int]bool
 
+	// calm schedules have no crash, restart or partition: the membership never changes, so
+	// the transitions check applies.
+	calm bool
+	life map[int]*simLife // every presence's lifetime, by id
+
 	trace   bool
 	crashes int
 	steps   int
@@ -177,6 +188,8 @@ func newSim(t testing.TB, seed uint64, trace bool) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))
 	s := &sim{t: t, seed: seed, rng: rng, now: t0, logs: map[[2]int][]simOp{}, unseenDeath: map[[2]int]map[int]bool{}, trace: trace}
 	s.cfg = simCfg(seed, rng.IntN(3) == 0, rng.IntN(2) == 0)
+	s.calm = rng.IntN(3) == 0
+	s.life = map[int]*simLife{}
 	k := 2 + rng.IntN(4)
 	nt := 1 + rng.IntN(10)
 	for i := range nt {
@@ -319,8 +332,10 @@ func (s *sim) local(n *simNode, op simOp) {
 	seq := len(s.logs[key])
 	if op.add {
 		n.own[op.p.id] = op.p
+		s.life[op.p.id] = &simLife{topic: op.p.topic, add: s.now}
 	} else {
 		delete(n.own, op.p.id)
+		s.life[op.p.id].remove = s.now
 	}
 	s.logf("%s %s %s #%d (%s)", n.name, map[bool]string{true: "join", false: "leave"}[op.add], op.p.topic, op.p.id, op.p.user)
 	s.refresh(n)
@@ -542,7 +557,11 @@ func (s *sim) chaos() {
 		return out
 	}
 	live := up()
-	switch r := s.rng.IntN(100); {
+	r := s.rng.IntN(100)
+	if s.calm && r >= 80 && r < 93 {
+		r = 93 // no crash, restart or partition: the receiver changes its mood instead
+	}
+	switch {
 	case r < 40: // join
 		n := live[s.rng.IntN(len(live))]
 		s.nextID++
@@ -603,6 +622,9 @@ func (s *sim) chaos() {
 
 func (s *sim) crash(n *simNode) {
 	n.up = false
+	for id := range n.own {
+		s.life[id].remove = s.now
+	}
 	s.crashes++
 	unseen := map[int]bool{}
 	for _, o := range s.nodes {
@@ -725,6 +747,78 @@ func (s *sim) check() []string {
 				continue
 			}
 			errs = append(errs, fmt.Sprintf("%s: empty but the last event is topic_occupied %s (owner %s, sender dead %v)", topic, last.ID, owner.name, dead))
+		}
+	}
+	if s.calm {
+		errs = append(errs, s.checkTransitions()...)
+	}
+	return errs
+}
+
+// checkTransitions asserts that no transition is lost in a calm schedule (one owner per topic
+// all along) where nothing was dropped: every spell of the truth that the owner must have
+// seen as its own occupied spell got a topic_occupied, and every such spell that ended a
+// topic_vacated. A spell is a run of presences whose gaps are shorter than the grace plus
+// twice the replication lag (the owner may see a shorter gap as no gap at all), holding a
+// presence that lived longer than the lag (a shorter one may never reach the owner's view).
+func (s *sim) checkTransitions() []string {
+	for _, n := range s.nodes {
+		if st := n.core.Stats(); st.DroppedQueue > 0 || st.DroppedRetries > 0 {
+			return nil // a drop coalesces transitions, by design
+		}
+	}
+	var errs []string
+	byTopic := map[string][]*simLife{}
+	for _, l := range s.life {
+		byTopic[l.topic] = append(byTopic[l.topic], l)
+	}
+	merge := s.cfg.VacateGrace + 2*simLagMax
+	for _, topic := range s.topics {
+		ls := byTopic[topic]
+		slices.SortFunc(ls, func(a, b *simLife) int { return a.add.Compare(b.add) })
+		spells, ended := 0, 0
+		var end time.Time // of the current run; zero while one of its presences lives
+		inRun, open, significant := false, false, false
+		closeRun := func() {
+			if inRun && significant {
+				spells++
+				if !open {
+					ended++
+				}
+			}
+		}
+		for _, l := range ls {
+			if !inRun || (!open && l.add.Sub(end) >= merge) {
+				closeRun()
+				inRun, open, significant, end = true, false, false, time.Time{}
+			}
+			if l.remove.IsZero() {
+				open, significant = true, true
+			} else {
+				if l.remove.After(end) {
+					end = l.remove
+				}
+				significant = significant || l.remove.Sub(l.add) > simLagMax
+			}
+		}
+		closeRun()
+		var occ, vac int
+		prev := ""
+		for _, a := range s.arrivals {
+			for _, e := range a.events {
+				if e.Topic != topic || e.Name == webhook.NameCounts || e.Name == prev {
+					continue
+				}
+				prev = e.Name
+				if e.Name == webhook.NameOccupied {
+					occ++
+				} else {
+					vac++
+				}
+			}
+		}
+		if occ < spells || vac < ended {
+			errs = append(errs, fmt.Sprintf("%s: %d spells (%d ended), but %d occupied and %d vacated", topic, spells, ended, occ, vac))
 		}
 	}
 	return errs
