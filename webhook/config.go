@@ -99,8 +99,10 @@ type Config struct {
 	// BatchWait is the longest an event waits for others to join its batch. After a quiet spell
 	// (no batch for BatchWait) an event leaves at once: batching only delays events under load.
 	BatchWait time.Duration
-	// QueueMax is the most events waiting (besides the batch in flight); a full queue drops its
-	// oldest event, counts it and re-sends that topic's state after the next success.
+	// QueueMax is the most events waiting (besides the batch in flight). When it is full, a
+	// topic's waiting events and its new one coalesce (counted as dropped) into a mark "send
+	// this topic's state", which keeps the topic's place in line: memory is bounded by
+	// QueueMax events plus one mark per known topic, and no topic starves.
 	QueueMax int
 	// Timeout bounds one POST, from dial to the end of the response.
 	Timeout time.Duration
@@ -109,7 +111,7 @@ type Config struct {
 	RetryMin time.Duration
 	RetryMax time.Duration
 	// MaxAttempts is how many times a batch is tried before it is dropped (counted, and its
-	// topics' state re-sent after the next success).
+	// topics marked to send their state, as for a full queue).
 	MaxAttempts int
 	// Handover is how long a node keeps delivering every queued event of a topic it lost to a
 	// member that appeared; after it, only events that still agree with the topic's state as

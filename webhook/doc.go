@@ -24,12 +24,15 @@
 //
 // # Delivery
 //
-// Events wait in one bounded queue per node, in the order they happened; at most one batch is
-// in flight, so a topic's events arrive in order. A batch leaves when it holds BatchMax events,
-// when its oldest event has waited BatchWait, or at once after a quiet spell of BatchWait. A non-2xx answer, a timeout or a transport error is
-// retried with exponential backoff and jitter up to MaxAttempts; a full queue drops its oldest
-// event. Either loss is counted (headcount_webhook_events_dropped_total) and repaired: the
-// topic is marked dirty and its current state is sent again after the next success.
+// Each topic's events wait in order in a per-node outbox, and topics take turns oldest first;
+// at most one batch is in flight, so one node's events for a topic arrive in order. A batch
+// leaves when it holds BatchMax events, when its oldest event has waited BatchWait, or at once
+// after a quiet spell of BatchWait. A non-2xx answer, a timeout or a transport error is retried
+// with exponential backoff and jitter up to MaxAttempts. The outbox holds at most QueueMax
+// events: when it is full, and when a batch fails MaxAttempts times, a topic's events coalesce
+// into a mark "send this topic's state", which keeps the topic's place in line; both are
+// counted (headcount_webhook_events_dropped_total). Coalescing can hide a transition, never the
+// final state, and never starves a topic.
 //
 // # Ownership and failover
 //
@@ -38,17 +41,38 @@
 // moves only the topics it owned. Every node keeps every topic's state, so when a member dies,
 // leaves or is partitioned away, the nodes that take over its topics send each one's current
 // state at once (within failure detection). When a member appears (a join, a restart, a healed
-// partition), the node that loses topics to it keeps delivering their queued events for Handover,
-// then only those that still agree with the topic's state as it sees it; and every node sends the current state of every topic it owns again Settle
-// after the change, so whatever a separated member sent while it believed it owned a topic is
-// superseded. After the cluster quiesces, the last event the receiver got for every topic
-// therefore matches the truth.
+// partition), the node that loses topics to it keeps delivering their queued events for
+// Handover, then only those that still agree with the topic's state as it sees it; and every
+// node sends the current state of every topic it owns again Settle after the change (a member
+// restarting under its name, see MemberRestarted, counts as one), so whatever a separated member
+// sent while it believed it owned a topic is superseded. A node also corrects its own last word
+// on a topic it no longer owns: having told the receiver occupied (or tried to: a timed-out POST
+// may have been processed), it sends topic_vacated when it sees the topic empty, and the
+// reverse, since the owner may never have seen what it reported. After the cluster quiesces,
+// every node's view is the truth and every node's last word agrees with its view, so the last
+// event the receiver got for every topic matches the truth. A node that has not caught up (after
+// a heal) may send a wrong state for a while, corrected when its view catches up. The simulator
+// in sim_test.go checks all this over random schedules.
 //
 // Duplicates happen only around an ownership change: a takeover, a join or a heal re-sends
 // topic_occupied (and topic_counts) for occupied topics and topic_vacated for topics vacated
-// within Retain, with new ids. During a partition each side has its own owner, so both may send
-// for one topic. Receivers should treat events as state ("topic T is now occupied"), not as
-// increments. A re-sent topic_vacated carries the peak and duration its sender saw.
+// within Retain, with new ids, and a former owner's corrections may repeat the new owner's
+// events. During a partition each side has its own owner, so both may send for one topic.
+// Receivers should treat events as state ("topic T is now occupied"), not as increments. A
+// re-sent topic_vacated carries the peak and duration its sender saw. Ids are unique per sender
+// incarnation: the same id is only ever a retry of the same batch, so de-duplicating by id
+// removes retries, not re-sent states. Two senders' events for one topic have no order between
+// them.
+//
+// # Limits
+//
+// With no store, some losses cannot be repaired: a node that crashes before its presences
+// replicated can take their join or their end with it; a sender that dies while partitioned
+// away from the others, or a node that saw the others fail while they never saw it fail (a
+// partition shorter than their failure detection), leaves events no one supersedes until the
+// topic changes again; a whole-cluster crash loses every topic's state (no topic_vacated for
+// those occupied then). The promise assumes a member's appearance reaches every node within
+// Settle - Handover - Timeout of the first.
 //
 // The package never stores events on disk and never blocks the tracker; Core, the decision
 // logic, has no goroutines, clock or network, and takes the time as an argument.
