@@ -3,6 +3,7 @@ package gossip_test
 import (
 	"io"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -23,26 +24,29 @@ func memberNamed(n *gossip.Node, name string) (gossip.Member, bool) {
 
 // A crashed member stays listed as failed, with since when, and is not counted as alive.
 func TestFailedMemberIsListedAsFailed(t *testing.T) {
-	net := memnet.New(memnet.Options{})
-	defer net.Close()
-	ta, err := net.NewTransport("")
-	require.NoError(t, err)
-	a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
-	tb, err := net.NewTransport("")
-	require.NoError(t, err)
-	b := start(t, "b", func(c *gossip.Config) { c.Transport = tb; c.Join = []string{a.Addr()} })
-	require.Eventually(t, func() bool { return a.NumMembers() == 2 }, eventually, 5*time.Millisecond)
-	crashed := time.Now()
-	require.NoError(t, tb.Shutdown())
-	require.NoError(t, b.Close())
-	require.Eventually(t, func() bool {
-		m, ok := memberNamed(a, "b")
-		return ok && m.Status == gossip.StatusFailed
-	}, eventually, 5*time.Millisecond)
-	m, _ := memberNamed(a, "b")
-	require.False(t, m.Since.Before(crashed), "since is when it failed")
-	require.Equal(t, 1, a.NumMembers())
-	require.Len(t, a.Members(), 2)
+	synctest.Test(t, func(t *testing.T) {
+		net := bubbleNet(t)
+		ta, err := net.NewTransport("")
+		require.NoError(t, err)
+		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
+		tb, err := net.NewTransport("")
+		require.NoError(t, err)
+		b := start(t, "b", func(c *gossip.Config) { c.Transport = tb; c.Join = []string{a.Addr()} })
+		advanceUntil(t, eventually, "a sees b", func() bool { return a.NumMembers() == 2 })
+		crashed := time.Now()
+		require.NoError(t, tb.Shutdown())
+		require.NoError(t, b.Close())
+		took := advanceUntil(t, eventually, "b listed as failed", func() bool {
+			m, ok := memberNamed(a, "b")
+			return ok && m.Status == gossip.StatusFailed
+		})
+		m, _ := memberNamed(a, "b")
+		require.False(t, m.Since.Before(crashed), "since is when it failed")
+		require.WithinDuration(t, crashed.Add(took), m.Since, time.Millisecond, "since is when it failed")
+		require.Positive(t, took, "failure detection takes probes, not no time")
+		require.Equal(t, 1, a.NumMembers())
+		require.Len(t, a.Members(), 2)
+	})
 }
 
 type plainDelegate struct{ meta []byte }
@@ -56,28 +60,29 @@ func (d plainDelegate) MergeRemoteState(buf []byte, _ bool) {}
 // A memberlist node that is not a compatible headcount node (here: no node meta) is listed as
 // incompatible, never as alive, and never counted.
 func TestBadMetaMemberIsListedIncompatible(t *testing.T) {
-	net := memnet.New(memnet.Options{})
-	defer net.Close()
-	ta, err := net.NewTransport("")
-	require.NoError(t, err)
-	a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
-	tx, err := net.NewTransport("")
-	require.NoError(t, err)
-	mc := memberlist.DefaultLocalConfig()
-	mc.Name, mc.Transport, mc.Label = "stranger", tx, t.Name()
-	mc.Delegate = plainDelegate{meta: []byte("not ours")}
-	mc.LogOutput = io.Discard
-	ml, err := memberlist.Create(mc)
-	require.NoError(t, err)
-	defer func() { _ = ml.Shutdown() }()
-	_, err = ml.Join([]string{a.Addr()})
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		m, ok := memberNamed(a, "stranger")
-		return ok && m.Status == gossip.StatusIncompatible
-	}, eventually, 5*time.Millisecond)
-	require.Equal(t, 1, a.NumMembers())
-	require.Positive(t, a.Stats().BadMeta)
+	synctest.Test(t, func(t *testing.T) {
+		net := bubbleNet(t)
+		ta, err := net.NewTransport("")
+		require.NoError(t, err)
+		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
+		tx, err := net.NewTransport("")
+		require.NoError(t, err)
+		mc := memberlist.DefaultLocalConfig()
+		mc.Name, mc.Transport, mc.Label = "stranger", tx, t.Name()
+		mc.Delegate = plainDelegate{meta: []byte("not ours")}
+		mc.LogOutput = io.Discard
+		ml, err := memberlist.Create(mc)
+		require.NoError(t, err)
+		defer func() { _ = ml.Shutdown() }()
+		_, err = ml.Join([]string{a.Addr()})
+		require.NoError(t, err)
+		advanceUntil(t, eventually, "stranger listed as incompatible", func() bool {
+			m, ok := memberNamed(a, "stranger")
+			return ok && m.Status == gossip.StatusIncompatible
+		})
+		require.Equal(t, 1, a.NumMembers())
+		require.Positive(t, a.Stats().BadMeta)
+	})
 }
 
 // Leave and Close at once: the goodbye senders are never added to the wait group while Close

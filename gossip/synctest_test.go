@@ -1,0 +1,140 @@
+package gossip_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/headcount-io/headcount/gossip"
+	"github.com/headcount-io/headcount/testcluster/memnet"
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// Tests of the gossip loops' timers run in a testing/synctest bubble on memnet: every goroutine of
+// the nodes, of memberlist and of the network waits on channels and timers only, so the bubble's
+// clock is virtual and moves only when all of them are blocked. time.Sleep inside a bubble
+// advances that clock (it is not a wait for another goroutine: synctest.Wait is), so the tests
+// assert the exact virtual instant something happens, without wall-clock polling. Tests on real
+// UDP sockets cannot run in a bubble: a goroutine in a socket read is not durably blocked, so the
+// clock would never move.
+
+// bubbleNet returns a memnet network inside the current bubble, closed at the end of the test.
+func bubbleNet(t *testing.T) *memnet.Network {
+	t.Helper()
+	n := memnet.New(memnet.Options{})
+	t.Cleanup(func() {
+		_ = n.Close()
+		// memberlist's Shutdown does not wait for an in-flight probe (see TestMain): let the
+		// clock run until it ends, or the bubble would end with it blocked. This cleanup was
+		// registered first, so it runs after the nodes' Close.
+		time.Sleep(time.Second)
+	})
+	return n
+}
+
+// bubbleNode starts a node on net; tweak may change its config.
+func bubbleNode(t *testing.T, net *memnet.Network, name string, tweak func(*gossip.Config)) *gossip.Node {
+	t.Helper()
+	tp, err := net.NewTransport("")
+	require.NoError(t, err)
+	return start(t, name, func(c *gossip.Config) {
+		c.Transport = tp
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+}
+
+// advanceUntil moves the virtual clock in 1 ms steps until cond holds, failing after limit of
+// virtual time, and returns how long it took.
+func advanceUntil(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for synctest.Wait(); !cond(); synctest.Wait() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v of virtual time", what, limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// Leading-edge batching (worker.go): the first local change after a quiet spell is sent at once;
+// changes within BroadcastInterval of that flush wait for the end of the interval and go
+// together in one delta.
+func TestBroadcastBatchingIsLeadingEdge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		net := bubbleNet(t)
+		cfg := func(c *gossip.Config) {
+			c.BroadcastInterval = interval
+			c.TickInterval = time.Hour // Tick flushes too: keep it out of the window
+		}
+		a := bubbleNode(t, net, "a", cfg)
+		b := bubbleNode(t, net, "b", func(c *gossip.Config) { cfg(c); c.Join = []string{a.Addr()} })
+		advanceUntil(t, time.Second, "a sees b", func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 })
+		time.Sleep(2 * interval) // a quiet spell
+		viewers := func() int { return b.Tracker().Count("x").Viewers }
+		sent := func() uint64 { return a.Tracker().Stats().DeltasSent }
+		d0 := sent()
+
+		_, err := a.Tracker().Track(1, "x", "", nil)
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, 1, viewers(), "the first change goes at once: no virtual time has passed")
+		require.Equal(t, d0+1, sent())
+
+		for i := 2; i <= 4; i++ {
+			_, err = a.Tracker().Track(tracker.Owner(i), "x", "", nil)
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		time.Sleep(interval - time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, 1, viewers(), "changes within the interval wait")
+		require.Equal(t, d0+1, sent())
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, 4, viewers(), "and go when it ends")
+		require.Equal(t, d0+2, sent(), "in one delta")
+
+		// A change right after that flush opens no new spell: it waits a whole interval.
+		_, err = a.Tracker().Track(5, "x", "", nil)
+		require.NoError(t, err)
+		took := advanceUntil(t, time.Second, "fifth presence", func() bool { return viewers() == 5 })
+		require.Equal(t, interval, took)
+		// After a quiet spell, a change goes at once again.
+		time.Sleep(2 * interval)
+		_, err = a.Tracker().Track(6, "x", "", nil)
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, 6, viewers())
+		require.Equal(t, d0+4, sent())
+	})
+}
+
+// The seeds are retried with exponential backoff (join.go): after the attempt in New, at
+// JoinBackoffMin, then doubling up to JoinBackoffMax. A seed that comes up between two attempts
+// is joined at the next one, not before.
+func TestSeedsAreRetriedWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := bubbleNet(t)
+		seedAddr := net.NextAddr()
+		t0 := time.Now()
+		b := bubbleNode(t, net, "b", func(c *gossip.Config) {
+			c.Join = []string{seedAddr}
+			c.RejoinInterval = 0
+			c.JoinBackoffMin, c.JoinBackoffMax = 100*time.Millisecond, 400*time.Millisecond
+		})
+		// Attempts at 0, 100 ms, 300 ms, 700 ms, 1.1 s, 1.5 s...; the seed is up at 1 s.
+		time.Sleep(time.Second)
+		ta, err := net.NewTransport(seedAddr)
+		require.NoError(t, err)
+		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
+		joined := func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 }
+		advanceUntil(t, 2*time.Second, "b joins the seed", joined)
+		require.Equal(t, 1100*time.Millisecond, time.Since(t0), "at the attempt after the seed came up")
+	})
+}
