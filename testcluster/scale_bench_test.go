@@ -3,6 +3,7 @@ package testcluster_test
 import (
 	"flag"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ var (
 // many untracks/s, for -scale.window. It reports per node: the datagrams and frame bytes our
 // replication sent per second (deltas, digests, catch-up; memnet's packet count adds memberlist's
 // own probes and gossip), the process CPU per node, and the lag of probe tracks (one every 20 ms
-// on a rotating node, in a topic of their own) until every node counts them.
+// on a rotating node, in a topic of their own) until every node counts them, and the Go heap in
+// use per node once every node holds every presence (all nodes share one process, so this is the
+// whole heap divided by N).
 //
 // It is bounded: one window per size, and every wait has a deadline. All nodes share the
 // machine's cores, so at large N the CPU per node, not the network, is what the lag shows first.
@@ -67,7 +70,11 @@ func scaleChurn(b *testing.B, nodes int) {
 			held[i] = append(held[i], held1{o, topic})
 		}
 	}
-	waitConverged(b, c, 2*time.Minute)
+	waitConverged(b, c, 5*time.Minute)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapPerNode := float64(ms.HeapInuse) / float64(nodes)
 
 	sent0 := make([]gossip.Stats, nodes)
 	for i, n := range c.Nodes() {
@@ -159,6 +166,7 @@ func scaleChurn(b *testing.B, nodes int) {
 	b.ReportMetric(percentile(lag, 0.50), "lag-p50-ms")
 	b.ReportMetric(percentile(lag, 0.99), "lag-p99-ms")
 	b.ReportMetric(float64(len(lag)), "probes")
+	b.ReportMetric(heapPerNode/(1<<20), "heap-MiB/node")
 	b.ReportMetric(0, "ns/op")
 }
 
