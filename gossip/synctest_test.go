@@ -138,3 +138,55 @@ func TestSeedsAreRetriedWithBackoff(t *testing.T) {
 		require.Equal(t, 1100*time.Millisecond, time.Since(t0), "at the attempt after the seed came up")
 	})
 }
+
+// The datagram checker (udpcheck.go): with UDP from a to b dropped and TCP open, memberlist keeps
+// b alive through its TCP fallback probe, the checker switches b to streams after
+// datagramFailures (5) failed pings in a row, each waiting ProbeTimeout, and anti-entropy then
+// repairs over the stream what the lost datagrams carried.
+func TestDatagramCheckSwitchesAPeerToStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		net := bubbleNet(t)
+		cfg := func(c *gossip.Config) { c.DatagramCheckInterval = interval }
+		a := bubbleNode(t, net, "a", cfg)
+		b := bubbleNode(t, net, "b", func(c *gossip.Config) { cfg(c); c.Join = []string{a.Addr()} })
+		advanceUntil(t, time.Second, "joined", func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 })
+		net.SetLinkFault(a.Addr(), b.Addr(), memnet.Fault{DropPackets: true})
+		timeout := gossip.TestConfig().ProbeTimeout
+		took := advanceUntil(t, 10*time.Second, "b switched to streams", func() bool { return a.Stats().StreamFallbacks == 1 })
+		require.GreaterOrEqual(t, took, 5*timeout, "five failed pings, each waiting ProbeTimeout")
+		require.LessOrEqual(t, took, 5*timeout+2*interval)
+		require.Equal(t, 2, a.NumMembers(), "memberlist still sees b alive")
+
+		_, err := a.Tracker().Track(1, "x", "", nil)
+		require.NoError(t, err)
+		advanceUntil(t, 3*time.Second, "b counts a's presence, repaired by stream", func() bool {
+			return b.Tracker().Count("x").Viewers == 1
+		})
+		require.Equal(t, uint64(1), a.Stats().StreamFallbacks, "switched once")
+	})
+}
+
+// Fast re-join (join.go): after a partition longer than memberlist remembers dead nodes, the
+// fast rounds (backed off to FastRejoinMax while it lasted, ±25% jitter) merge the two sides
+// within 1.25 x FastRejoinMax of the heal, well before the slow round.
+func TestPartitionHealsWithinFastRejoinMax(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := bubbleNet(t)
+		cfg := func(c *gossip.Config) {
+			c.RejoinInterval = time.Minute // the slow round stays out of the way
+			c.FastRejoinMin, c.FastRejoinMax = 250*time.Millisecond, time.Second
+		}
+		a := bubbleNode(t, net, "a", cfg)
+		b := bubbleNode(t, net, "b", func(c *gossip.Config) { cfg(c); c.Join = []string{a.Addr()} })
+		both := func(k int) bool { return a.NumMembers() == k && b.NumMembers() == k }
+		advanceUntil(t, time.Second, "joined", func() bool { return both(2) })
+		net.Partition([]string{a.Addr()}, []string{b.Addr()})
+		advanceUntil(t, 10*time.Second, "each sees the other failed", func() bool { return both(1) })
+		time.Sleep(5 * time.Second) // longer than GossipToTheDeadTime: only re-joins can heal it
+		require.True(t, both(1))
+		net.Heal()
+		took := advanceUntil(t, 10*time.Second, "healed", func() bool { return both(2) })
+		require.LessOrEqual(t, took, 5*time.Second/4)
+	})
+}
