@@ -175,3 +175,37 @@ func benchVacate(b *testing.B, idle time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkCoreOutbox measures the Core alone (no HTTP): b.N topics become occupied, and
+// Next/Done drain them in default batches. allocs/event and B/event do not depend on the
+// machine's load; ns/event does.
+func BenchmarkCoreOutbox(b *testing.B) {
+	cfg := webhook.DefaultConfig()
+	cfg.Seed = 1
+	c, err := webhook.NewCore(cfg, "a", "a")
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, b.N)
+	for i := range names {
+		names[i] = fmt.Sprintf("room:%d", i)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	one := tracker.Counts{Viewers: 1, Connections: 1}
+	b.ReportAllocs()
+	b.ResetTimer()
+	sent := 0
+	for _, n := range names {
+		c.Observe(now, n, one)
+	}
+	for sent < b.N {
+		now = now.Add(cfg.BatchWait)
+		c.Tick(now)
+		bt := c.Next(now)
+		if bt == nil {
+			b.Fatalf("stuck at %d of %d events", sent, b.N)
+		}
+		sent += len(c.Done(now, true))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}
