@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/headcount-io/headcount/internal/promtable"
 )
 
 // Stats are a node's traffic counters since New. Byte counts are frame bytes (this package's
@@ -56,56 +58,37 @@ func (c *counters) snapshot() Stats {
 	}
 }
 
-// collector exposes a node's counters and member count to Prometheus, read at scrape time.
-type collector struct {
-	n     *Node
-	descs map[string]*prometheus.Desc
+// scrape is what one scrape reads: the counters and the member count.
+type scrape struct {
+	Stats
+	members int
 }
 
-var metricHelp = []struct{ name, help string }{
-	{"headcount_gossip_packets_sent_total", "Frames sent as best-effort datagrams."},
-	{"headcount_gossip_packet_bytes_sent_total", "Bytes of frames sent as datagrams."},
-	{"headcount_gossip_streams_sent_total", "Frames sent by reliable stream."},
-	{"headcount_gossip_stream_bytes_sent_total", "Bytes of frames sent by reliable stream."},
-	{"headcount_gossip_frames_received_total", "Frames received from peers."},
-	{"headcount_gossip_bytes_received_total", "Bytes of frames received from peers."},
-	{"headcount_gossip_messages_handled_total", "Replication messages passed to the tracker."},
-	{"headcount_gossip_inbox_dropped_total", "Received frames dropped because the inbox was full."},
-	{"headcount_gossip_queue_dropped_total", "Outgoing messages dropped because a peer queue was full."},
-	{"headcount_gossip_oversize_dropped_total", "Messages dropped for exceeding the size limit."},
-	{"headcount_gossip_decode_errors_total", "Corrupt frames or messages received."},
-	{"headcount_gossip_send_errors_total", "Sends that failed."},
-	{"headcount_gossip_bad_meta_total", "Peers ignored for a bad or incompatible node meta."},
-	{"headcount_gossip_replicas_joined_total", "Peers reported up (joins and new incarnations)."},
-	{"headcount_gossip_replicas_failed_total", "Peers declared failed by the failure detector."},
-	{"headcount_gossip_replicas_left_total", "Peers that left gracefully."},
-	{"headcount_gossip_stream_fallbacks_total", "Peers switched to streams because datagrams to them failed."},
-	{"headcount_gossip_packets_refused_total", "Packets memberlist dropped undecoded: not sealed with a known key, another label, or garbage."},
-	{"headcount_gossip_members", "Live cluster members seen by this node, itself included."},
-}
-
-func newCollector(n *Node) *collector {
-	c := &collector{n: n, descs: make(map[string]*prometheus.Desc)}
-	for _, m := range metricHelp {
-		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, nil, nil)
+// newCollector returns the node's metrics table (see internal/promtable), read at scrape time.
+func newCollector(n *Node) prometheus.Collector {
+	c := func(name, help string, f func(scrape) uint64) promtable.Row[scrape] {
+		return promtable.Counter("headcount_gossip_"+name+"_total", help, f)
 	}
-	return c
-}
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.n.Stats()
-	vals := []uint64{s.PacketsSent, s.PacketBytesSent, s.StreamsSent, s.StreamBytesSent,
-		s.FramesReceived, s.BytesReceived, s.MessagesHandled, s.InboxDropped, s.QueueDropped,
-		s.Oversize, s.DecodeErrors, s.SendErrors, s.BadMeta, s.Joined, s.Failed, s.Left, s.StreamFallbacks, s.PacketsRefused}
-	for i, v := range vals {
-		ch <- prometheus.MustNewConstMetric(c.descs[metricHelp[i].name], prometheus.CounterValue, float64(v))
-	}
-	ch <- prometheus.MustNewConstMetric(c.descs["headcount_gossip_members"], prometheus.GaugeValue,
-		float64(c.n.NumMembers()))
+	return promtable.New(func() scrape { return scrape{Stats: n.Stats(), members: n.NumMembers()} },
+		c("packets_sent", "Frames sent as best-effort datagrams.", func(s scrape) uint64 { return s.PacketsSent }),
+		c("packet_bytes_sent", "Bytes of frames sent as datagrams.", func(s scrape) uint64 { return s.PacketBytesSent }),
+		c("streams_sent", "Frames sent by reliable stream.", func(s scrape) uint64 { return s.StreamsSent }),
+		c("stream_bytes_sent", "Bytes of frames sent by reliable stream.", func(s scrape) uint64 { return s.StreamBytesSent }),
+		c("frames_received", "Frames received from peers.", func(s scrape) uint64 { return s.FramesReceived }),
+		c("bytes_received", "Bytes of frames received from peers.", func(s scrape) uint64 { return s.BytesReceived }),
+		c("messages_handled", "Replication messages passed to the tracker.", func(s scrape) uint64 { return s.MessagesHandled }),
+		c("inbox_dropped", "Received frames dropped because the inbox was full.", func(s scrape) uint64 { return s.InboxDropped }),
+		c("queue_dropped", "Outgoing messages dropped because a peer queue was full.", func(s scrape) uint64 { return s.QueueDropped }),
+		c("oversize_dropped", "Messages dropped for exceeding the size limit.", func(s scrape) uint64 { return s.Oversize }),
+		c("decode_errors", "Corrupt frames or messages received.", func(s scrape) uint64 { return s.DecodeErrors }),
+		c("send_errors", "Sends that failed.", func(s scrape) uint64 { return s.SendErrors }),
+		c("bad_meta", "Peers ignored for a bad or incompatible node meta.", func(s scrape) uint64 { return s.BadMeta }),
+		c("replicas_joined", "Peers reported up (joins and new incarnations).", func(s scrape) uint64 { return s.Joined }),
+		c("replicas_failed", "Peers declared failed by the failure detector.", func(s scrape) uint64 { return s.Failed }),
+		c("replicas_left", "Peers that left gracefully.", func(s scrape) uint64 { return s.Left }),
+		c("stream_fallbacks", "Peers switched to streams because datagrams to them failed.", func(s scrape) uint64 { return s.StreamFallbacks }),
+		c("packets_refused", "Packets memberlist dropped undecoded: not sealed with a known key, another label, or garbage.", func(s scrape) uint64 { return s.PacketsRefused }),
+		promtable.Gauge("headcount_gossip_members", "Live cluster members seen by this node, itself included.",
+			func(s scrape) float64 { return float64(s.members) }),
+	)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/headcount-io/headcount/crdt"
 	"github.com/headcount-io/headcount/tracker"
 )
@@ -34,8 +36,8 @@ type Node struct {
 	ml    *memberlist.Memberlist
 	kr    *memberlist.Keyring
 	addr  string
-	coll  *collector
-	mlLog *logWriter // nil on a Host: memberlist's logs are the service's
+	coll  prometheus.Collector // nil without a Registerer
+	mlLog *logWriter           // nil on a Host: memberlist's logs are the service's
 	// host is the service's memberlist carrying this node (nil = a memberlist of our own), and
 	// prefix its kind byte at the start of every frame we send.
 	host   *Host

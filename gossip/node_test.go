@@ -3,6 +3,7 @@ package gossip_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -165,9 +166,21 @@ func TestMetrics(t *testing.T) {
 		}
 		return false
 	}, eventually, 5*time.Millisecond)
+	// Metric names are part of the front door (docs/operations.md): none may change.
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, strings.TrimPrefix(mf.GetName(), "headcount_gossip_"))
+	}
+	require.Equal(t, []string{"bad_meta_total", "bytes_received_total", "decode_errors_total",
+		"frames_received_total", "inbox_dropped_total", "members", "messages_handled_total",
+		"oversize_dropped_total", "packet_bytes_sent_total", "packets_refused_total", "packets_sent_total",
+		"queue_dropped_total", "replicas_failed_total", "replicas_joined_total", "replicas_left_total",
+		"send_errors_total", "stream_bytes_sent_total", "stream_fallbacks_total", "streams_sent_total"}, names)
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
-	mfs, err := reg.Gather()
+	mfs, err = reg.Gather()
 	require.NoError(t, err)
 	require.Empty(t, mfs, "Close unregisters the metrics")
 }

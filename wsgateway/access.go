@@ -94,13 +94,13 @@ func (g *Gateway) authorizeRead(w http.ResponseWriter, r *http.Request, topics .
 	id, err := g.auth.Authenticate(r, tok)
 	if err != nil {
 		g.log.Debug("read refused", "remote", r.RemoteAddr, "err", err)
-		g.metrics.errors.WithLabelValues("auth").Inc()
+		g.metrics.fail("auth")
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized"})
 		return Identity{}, false
 	}
 	for _, t := range topics {
 		if !g.mayAccess(id, t, AccessRead) {
-			g.metrics.errors.WithLabelValues("unauthorized").Inc()
+			g.metrics.fail("unauthorized")
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized"})
 			return Identity{}, false
 		}

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/headcount-io/headcount/wsgateway/wsload"
 )
 
@@ -188,7 +186,7 @@ func BenchmarkFanout20k(b *testing.B) {
 		}
 		idle := g.Connections() // watchers and the probes, all open and idle
 		joined := sampleProc(true)
-		framesBefore := testutil.ToFloat64(g.metrics.framesOut)
+		framesBefore := float64(g.metrics.framesOut.Load())
 		if path := os.Getenv("WSGATEWAY_HEAPPROFILE"); path != "" {
 			if f, err := os.Create(path); err == nil {
 				_ = pprof.WriteHeapProfile(f)
@@ -201,7 +199,7 @@ func BenchmarkFanout20k(b *testing.B) {
 		end := sampleProc(false)
 		b.Logf("%s", res)
 		reportIdle(b, before, joined, idle)
-		reportPerFrame(b, joined, end, testutil.ToFloat64(g.metrics.framesOut)-framesBefore)
+		reportPerFrame(b, joined, end, float64(g.metrics.framesOut.Load())-framesBefore)
 		b.ReportMetric(float64(res.Conns), "sockets")
 		b.ReportMetric(ms(res.Delivery.P50), "delivery-p50-ms")
 		b.ReportMetric(ms(res.Delivery.P99), "delivery-p99-ms")

@@ -31,13 +31,13 @@ type joinParams struct {
 // Phoenix message closes the connection with 1007. It keeps no reference to data. Reader only.
 func (c *conn) decodeText(data []byte) (message, bool) {
 	if !utf8.Valid(data) {
-		c.g.metrics.errors.WithLabelValues("invalid_utf8").Inc()
+		c.g.metrics.fail("invalid_utf8")
 		c.close(closeInvalidPayload, "invalid UTF-8")
 		return message{}, false
 	}
 	m, err := decodeFrame(c.vsn, data)
 	if err != nil {
-		c.g.metrics.errors.WithLabelValues("malformed").Inc()
+		c.g.metrics.fail("malformed")
 		c.g.log.Debug("malformed frame", "conn", c.id, "err", err)
 		c.close(closeInvalidPayload, "malformed frame")
 		return message{}, false
@@ -72,12 +72,12 @@ func (c *conn) handle(m message) {
 	default:
 		s := c.chans[m.Topic]
 		if s == nil || (m.JoinRef.Valid && m.JoinRef != s.joinRef) {
-			c.g.metrics.errors.WithLabelValues("unmatched_topic").Inc()
+			c.g.metrics.fail("unmatched_topic")
 			c.reply(m, optString{}, replyError("unmatched topic"))
 			return
 		}
 		// Channels here only carry presence: there is nothing to push to.
-		c.g.metrics.errors.WithLabelValues("unknown_event").Inc()
+		c.g.metrics.fail("unknown_event")
 		c.reply(m, s.joinRef, replyError("unknown event"))
 	}
 }
@@ -112,7 +112,7 @@ func (c *conn) join(m message) {
 		joinRef = m.Ref // Phoenix uses the join's ref as join_ref when the client sends none
 	}
 	fail := func(kind, reason string) {
-		g.metrics.errors.WithLabelValues(kind).Inc()
+		g.metrics.fail(kind)
 		c.enqueue(appendFrame(nil, c.vsn, joinRef, m.Ref, m.Topic, evReply, replyError(reason)))
 	}
 	if why := c.badTopic(m.Topic); why != "" {
@@ -155,8 +155,8 @@ func (c *conn) join(m message) {
 	}
 	s := &sub{c: c, topic: m.Topic, joinRef: joinRef, withConns: params.Connections, observe: params.Observe, partial: params.Partial}
 	c.addChan(s)
-	g.metrics.joins.Inc()
-	g.metrics.channels.Inc()
+	g.metrics.joins.Add(1)
+	g.metrics.channels.Add(1)
 
 	// Under the topic lock, the counts this client is told and its membership in the topic
 	// change together, so the next broadcast starts from exactly what it holds.

@@ -103,7 +103,7 @@ func (c *conn) enqueue(frames ...[]byte) {
 	}
 	if c.queued+c.inflight+n > c.g.cfg.MaxQueuedBytes {
 		c.mu.Unlock()
-		c.g.metrics.errors.WithLabelValues("slow_consumer").Inc()
+		c.g.metrics.fail("slow_consumer")
 		c.close(closePolicy, "slow consumer")
 		return
 	}
@@ -163,7 +163,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 }
 
 func (c *conn) personalDiff(s *sub, from, to Counts) []byte {
-	c.g.metrics.personalDiffs.Inc()
+	c.g.metrics.personalDiffs.Add(1)
 	payload := appendDiff(nil, from, to, s.shape())
 	return appendFrame(nil, c.vsn, optString{}, optString{}, s.topic, "presence_diff", payload)
 }
@@ -218,7 +218,7 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 		for i, f := range batch {
 			if err := c.write(f); err != nil {
-				c.g.metrics.errors.WithLabelValues("write").Inc()
+				c.g.metrics.fail("write")
 				c.close(0, "")
 				break
 			}
@@ -241,9 +241,9 @@ func (c *conn) write(f *outFrame) error {
 	if err := c.t.write(f); err != nil {
 		return err
 	}
-	c.g.metrics.framesOut.Inc()
+	c.g.metrics.framesOut.Add(1)
 	if f.sub != nil {
-		c.g.metrics.diffsSent.Inc()
+		c.g.metrics.diffsSent.Add(1)
 	}
 	return nil
 }
@@ -269,5 +269,5 @@ func (c *conn) dropSub(s *sub) {
 		s.pending = nil
 	}
 	c.mu.Unlock()
-	c.g.metrics.channels.Dec()
+	c.g.metrics.channels.Add(-1)
 }

@@ -163,11 +163,11 @@ func (g *Gateway) admit(ip string) int {
 		return http.StatusServiceUnavailable
 	}
 	if g.cfg.MaxConns > 0 && g.nconns >= g.cfg.MaxConns {
-		g.metrics.errors.WithLabelValues("conn_limit").Inc()
+		g.metrics.fail("conn_limit")
 		return http.StatusServiceUnavailable
 	}
 	if g.cfg.MaxConnsPerIP > 0 && g.perIP[ip] >= g.cfg.MaxConnsPerIP {
-		g.metrics.errors.WithLabelValues("ip_limit").Inc()
+		g.metrics.fail("ip_limit")
 		return http.StatusTooManyRequests
 	}
 	g.nconns++
@@ -223,7 +223,7 @@ func (g *Gateway) unregister(c *conn) {
 func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	refuse := func(kind string, status int) {
 		if kind != "" {
-			g.metrics.errors.WithLabelValues(kind).Inc()
+			g.metrics.fail(kind)
 		}
 		http.Error(w, http.StatusText(status), status)
 	}
@@ -264,14 +264,14 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := g.upgrader.Upgrade(deadlineHijacker{w, g.cfg.WriteTimeout / deadlineSlack}, r, nil)
 	if err != nil {
-		g.metrics.errors.WithLabelValues("upgrade").Inc()
+		g.metrics.fail("upgrade")
 		g.release(ip)
 		g.wg.Done()
 		return
 	}
 	c := g.newConn(&wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout}, id, vsn, ip)
 	stopping := g.register(c)
-	g.metrics.conns.Inc()
+	g.metrics.conns.Add(1)
 	if stopping { // Shutdown ran between admit and here
 		c.close(closeGoingAway, "server shutting down")
 	}
@@ -302,5 +302,5 @@ func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
 	<-c.writerDone
 	g.unregister(c)
 	g.release(c.ip)
-	g.metrics.conns.Dec()
+	g.metrics.conns.Add(-1)
 }

@@ -56,7 +56,7 @@ func (h *hub) lockTopic(name string) *topicState {
 			t = &topicState{name: name, subs: make(map[*sub]struct{})}
 			t.last = h.g.countNow(name)
 			h.topics[name] = t
-			h.g.metrics.topics.Inc()
+			h.g.metrics.topics.Add(1)
 		}
 		h.mu.Unlock()
 		t.mu.Lock()
@@ -76,7 +76,7 @@ func (h *hub) maybeDrop(t *topicState) {
 	if len(t.subs) == 0 && !t.dead {
 		t.dead = true
 		delete(h.topics, t.name)
-		h.g.metrics.topics.Dec()
+		h.g.metrics.topics.Add(-1)
 	}
 }
 
@@ -121,7 +121,7 @@ func (d *sharedDiffs) get(v protoVersion, sh shape) *sharedFrame {
 		f.pm = pm
 	}
 	d.frames[v][sh] = f
-	d.h.g.metrics.diffEncodes.Inc()
+	d.h.g.metrics.diffEncodes.Add(1)
 	return f
 }
 
@@ -148,7 +148,7 @@ func (h *hub) flush(name string) {
 	}
 	t.last = now
 	if sent > 0 {
-		h.g.metrics.broadcasts.Inc()
+		h.g.metrics.broadcasts.Add(1)
 	}
 }
 
@@ -181,7 +181,7 @@ func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 		case <-s.C():
 			for _, topic := range s.Topics() {
 				dirty[topic] = struct{}{}
-				h.g.metrics.topicChanges.Inc()
+				h.g.metrics.topicChanges.Add(1)
 			}
 			if !armed && len(dirty) > 0 {
 				flushDirty()

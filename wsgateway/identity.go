@@ -54,7 +54,7 @@ func (g *Gateway) newJWT() (*JWTAuthenticator, error) {
 		RequireExp:             cfg.JWTRequireExp,
 		Clock:                  g.clock,
 		Logger:                 g.log,
-		OnJWKSError:            func(error) { g.metrics.errors.WithLabelValues("jwks_fetch").Inc() },
+		OnJWKSError:            func(error) { g.metrics.fail("jwks_fetch") },
 	})
 }
 
@@ -101,7 +101,7 @@ func (g *Gateway) expireAt(c *conn, t time.Time) func() bool {
 		return func() bool { return false }
 	}
 	return g.clock.AfterFunc(t.Sub(g.clock.Now()), func() {
-		g.metrics.errors.WithLabelValues("token_expired").Inc()
+		g.metrics.fail("token_expired")
 		c.close(closeTokenExpired, "token expired")
 	})
 }

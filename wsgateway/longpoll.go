@@ -264,7 +264,7 @@ func writeLP(w http.ResponseWriter, httpStatus int, reply lpReply) {
 // refuseLP answers a refused long-poll request, counting the refusal under kind (none: "").
 func (g *Gateway) refuseLP(w http.ResponseWriter, kind string, httpStatus, status int) {
 	if kind != "" {
-		g.metrics.errors.WithLabelValues(kind).Inc()
+		g.metrics.fail(kind)
 	}
 	writeLP(w, httpStatus, lpReply{Status: status})
 }
@@ -340,7 +340,7 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	c := g.newConn(nil, id, vsn, ip)
 	s := &lpSession{token: lpToken(), c: c}
 	s.t = newLPTransport(g.cfg.LongPollSessionTimeout, g.cfg.WriteTimeout, func() {
-		g.metrics.errors.WithLabelValues("longpoll_timeout").Inc()
+		g.metrics.fail("longpoll_timeout")
 		c.close(closeGoingAway, "session timeout")
 	})
 	c.t = s.t
@@ -348,8 +348,8 @@ func (g *Gateway) openLongPoll(w http.ResponseWriter, r *http.Request, q url.Val
 	g.lp.sessions[s.token] = s
 	g.lp.mu.Unlock()
 	stopping := g.register(c)
-	g.metrics.conns.Inc()
-	g.metrics.lpSessions.Inc()
+	g.metrics.conns.Add(1)
+	g.metrics.lpSessions.Add(1)
 	if stopping { // Shutdown ran between admit and here
 		c.close(closeGoingAway, "server shutting down")
 	}
@@ -375,8 +375,8 @@ func (g *Gateway) runLongPoll(s *lpSession) {
 	g.lp.mu.Unlock()
 	g.unregister(c)
 	g.release(c.ip)
-	g.metrics.conns.Dec()
-	g.metrics.lpSessions.Dec()
+	g.metrics.conns.Add(-1)
+	g.metrics.lpSessions.Add(-1)
 }
 
 // poll answers a GET: the waiting frames, or 204 after LongPollHold, or 410 once the session
@@ -427,7 +427,7 @@ func (s *lpSession) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail := func(kind string, code int, reason string) {
-		g.metrics.errors.WithLabelValues(kind).Inc()
+		g.metrics.fail(kind)
 		c.close(code, reason)
 		writeLP(w, http.StatusBadRequest, lpReply{Status: lpError})
 	}
@@ -447,7 +447,7 @@ func (s *lpSession) publish(w http.ResponseWriter, r *http.Request) {
 			fail("frame_too_big", websocket.CloseMessageTooBig, "too many frames")
 			return
 		}
-		g.metrics.framesIn.Inc()
+		g.metrics.framesIn.Add(1)
 		m, ok := c.decodeText(data)
 		if !ok {
 			writeLP(w, http.StatusBadRequest, lpReply{Status: lpError})

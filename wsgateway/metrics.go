@@ -1,55 +1,87 @@
 package wsgateway
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/headcount-io/headcount/internal/promtable"
 )
 
-// metrics are the gateway's Prometheus collectors, all named headcount_gateway_*.
+// metrics are the gateway's counters, plain atomics on the hot path, exported as the
+// headcount_gateway_* table (internal/promtable) read at scrape time.
 type metrics struct {
-	conns         prometheus.Gauge
-	lpSessions    prometheus.Gauge
-	channels      prometheus.Gauge
-	topics        prometheus.Gauge
-	joins         prometheus.Counter
-	framesIn      prometheus.Counter
-	framesOut     prometheus.Counter
-	diffsSent     prometheus.Counter
-	personalDiffs prometheus.Counter
-	diffEncodes   prometheus.Counter
-	broadcasts    prometheus.Counter
-	topicChanges  prometheus.Counter
-	errors        *prometheus.CounterVec
+	conns, lpSessions, channels, topics atomic.Int64
+	joins, framesIn, framesOut          atomic.Uint64
+	diffsSent, personalDiffs            atomic.Uint64
+	diffEncodes, broadcasts             atomic.Uint64
+	topicChanges                        atomic.Uint64
+	errors                              sync.Map // kind -> *atomic.Uint64
 }
 
+// fail counts one refused upgrade or join, bad frame or failed socket of the given kind.
+func (m *metrics) fail(kind string) {
+	c, ok := m.errors.Load(kind)
+	if !ok {
+		c, _ = m.errors.LoadOrStore(kind, new(atomic.Uint64))
+	}
+	c.(*atomic.Uint64).Add(1)
+}
+
+// gatewayStats is one scrape's reading of the counters.
+type gatewayStats struct {
+	conns, lpSessions, channels, topics                               int64
+	joins, framesIn, framesOut, diffsSent, personalDiffs, diffEncodes uint64
+	broadcasts, topicChanges                                          uint64
+	errors                                                            map[string]uint64
+}
+
+func (m *metrics) snapshot() gatewayStats {
+	s := gatewayStats{
+		conns: m.conns.Load(), lpSessions: m.lpSessions.Load(), channels: m.channels.Load(), topics: m.topics.Load(),
+		joins: m.joins.Load(), framesIn: m.framesIn.Load(), framesOut: m.framesOut.Load(),
+		diffsSent: m.diffsSent.Load(), personalDiffs: m.personalDiffs.Load(), diffEncodes: m.diffEncodes.Load(),
+		broadcasts: m.broadcasts.Load(), topicChanges: m.topicChanges.Load(), errors: map[string]uint64{},
+	}
+	m.errors.Range(func(k, v any) bool {
+		s.errors[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return s
+}
+
+// newMetrics returns the gateway's counters, registered with reg unless it is nil.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{}
 	if reg == nil {
-		reg = prometheus.NewRegistry() // registered nowhere anyone gathers
+		return m, nil
 	}
-	const ns, sub = "headcount", "gateway"
-	opts := func(name, help string) prometheus.Opts {
-		return prometheus.Opts{Namespace: ns, Subsystem: sub, Name: name, Help: help}
+	const p = "headcount_gateway_"
+	g := func(name, help string, f func(gatewayStats) int64) promtable.Row[gatewayStats] {
+		return promtable.Gauge(p+name, help, func(s gatewayStats) float64 { return float64(f(s)) })
 	}
-	m := &metrics{
-		conns:         prometheus.NewGauge(prometheus.GaugeOpts(opts("connections", "Open connections: WebSockets and long-poll sessions."))),
-		lpSessions:    prometheus.NewGauge(prometheus.GaugeOpts(opts("longpoll_sessions", "Open long-poll sessions (also counted in connections)."))),
-		channels:      prometheus.NewGauge(prometheus.GaugeOpts(opts("channels", "Joined channels over all connections."))),
-		topics:        prometheus.NewGauge(prometheus.GaugeOpts(opts("topics", "Topics with at least one local channel."))),
-		joins:         prometheus.NewCounter(prometheus.CounterOpts(opts("joins_total", "Successful channel joins."))),
-		framesIn:      prometheus.NewCounter(prometheus.CounterOpts(opts("frames_in_total", "WebSocket frames received."))),
-		framesOut:     prometheus.NewCounter(prometheus.CounterOpts(opts("frames_out_total", "WebSocket frames written."))),
-		diffsSent:     prometheus.NewCounter(prometheus.CounterOpts(opts("diffs_sent_total", "presence_diff frames written to sockets."))),
-		personalDiffs: prometheus.NewCounter(prometheus.CounterOpts(opts("personal_diffs_total", "presence_diff frames encoded for one socket that was behind."))),
-		diffEncodes:   prometheus.NewCounter(prometheus.CounterOpts(opts("shared_diff_encodes_total", "presence_diff frames encoded once and shared by a topic's sockets."))),
-		broadcasts:    prometheus.NewCounter(prometheus.CounterOpts(opts("diff_broadcasts_total", "Coalescing windows that sent a topic's changed counts."))),
-		topicChanges:  prometheus.NewCounter(prometheus.CounterOpts(opts("topic_changes_total", "Topic change notifications received from the tracker."))),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts(opts("errors_total", "Refused upgrades, refused joins, bad frames and failed sockets, by kind.")),
-			[]string{"kind"}),
+	c := func(name, help string, f func(gatewayStats) uint64) promtable.Row[gatewayStats] {
+		return promtable.Counter(p+name+"_total", help, f)
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.lpSessions, m.channels, m.topics, m.joins, m.framesIn, m.framesOut,
-		m.diffsSent, m.personalDiffs, m.diffEncodes, m.broadcasts, m.topicChanges, m.errors} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	table := promtable.New(m.snapshot,
+		g("connections", "Open connections: WebSockets and long-poll sessions.", func(s gatewayStats) int64 { return s.conns }),
+		g("longpoll_sessions", "Open long-poll sessions (also counted in connections).", func(s gatewayStats) int64 { return s.lpSessions }),
+		g("channels", "Joined channels over all connections.", func(s gatewayStats) int64 { return s.channels }),
+		g("topics", "Topics with at least one local channel.", func(s gatewayStats) int64 { return s.topics }),
+		c("joins", "Successful channel joins.", func(s gatewayStats) uint64 { return s.joins }),
+		c("frames_in", "WebSocket frames received.", func(s gatewayStats) uint64 { return s.framesIn }),
+		c("frames_out", "WebSocket frames written.", func(s gatewayStats) uint64 { return s.framesOut }),
+		c("diffs_sent", "presence_diff frames written to sockets.", func(s gatewayStats) uint64 { return s.diffsSent }),
+		c("personal_diffs", "presence_diff frames encoded for one socket that was behind.", func(s gatewayStats) uint64 { return s.personalDiffs }),
+		c("shared_diff_encodes", "presence_diff frames encoded once and shared by a topic's sockets.", func(s gatewayStats) uint64 { return s.diffEncodes }),
+		c("diff_broadcasts", "Coalescing windows that sent a topic's changed counts.", func(s gatewayStats) uint64 { return s.broadcasts }),
+		c("topic_changes", "Topic change notifications received from the tracker.", func(s gatewayStats) uint64 { return s.topicChanges }),
+		promtable.CounterVec(p+"errors_total", "Refused upgrades, refused joins, bad frames and failed sockets, by kind.", "kind",
+			func(s gatewayStats) map[string]uint64 { return s.errors }),
+	)
+	if err := reg.Register(table); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -55,9 +55,9 @@ func (c *conn) serveFrame(mt int, data []byte, err error) bool {
 		c.readFailed(err)
 		return false
 	}
-	c.g.metrics.framesIn.Inc()
+	c.g.metrics.framesIn.Add(1)
 	if mt != websocket.TextMessage {
-		c.g.metrics.errors.WithLabelValues("binary").Inc()
+		c.g.metrics.fail("binary")
 		c.close(closeUnsupported, "binary frames are not supported")
 		return false
 	}
@@ -71,10 +71,10 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent 1009 (message too big).
-		c.g.metrics.errors.WithLabelValues("frame_too_big").Inc()
+		c.g.metrics.fail("frame_too_big")
 		c.close(0, "")
 	case errors.As(err, &ne) && ne.Timeout():
-		c.g.metrics.errors.WithLabelValues("idle_timeout").Inc()
+		c.g.metrics.fail("idle_timeout")
 		c.close(closeGoingAway, "idle timeout")
 	case errors.As(err, &ce):
 		c.close(0, "") // the client closed; gorilla answered its close frame

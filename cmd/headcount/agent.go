@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/headcount-io/headcount/internal/httpguard"
+	"github.com/headcount-io/headcount/internal/promtable"
 	"github.com/headcount-io/headcount/node"
 	"github.com/headcount-io/headcount/wsgateway"
 )
@@ -275,17 +276,17 @@ func (ag *agent) joined() bool {
 	}
 }
 
-// registerGuardMetrics exports the plain-HTTP connection counts of --http.
+// registerGuardMetrics exports the plain-HTTP connection counts of --http (one table over the
+// guard's Stats, internal/promtable). They are the process's, like go_* and process_*: no node
+// label.
 func registerGuardMetrics(reg prometheus.Registerer, g *httpguard.Guard) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "headcount", Subsystem: "http", Name: "connections",
-			Help: "Plain HTTP connections open on --http (WebSockets not included)."},
-			func() float64 { return float64(g.Stats().Open) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "headcount", Subsystem: "http", Name: "refused_total",
-			Help: "HTTP connections closed at accept for --max-http-conns.", ConstLabels: prometheus.Labels{"cap": "total"}},
-			func() float64 { return float64(g.Stats().RefusedTotal) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "headcount", Subsystem: "http", Name: "refused_total",
-			Help: "HTTP connections closed at accept for --max-http-conns.", ConstLabels: prometheus.Labels{"cap": "per_ip"}},
-			func() float64 { return float64(g.Stats().RefusedPerIP) }),
-	)
+	const refused = "HTTP connections closed at accept for --max-http-conns."
+	reg.MustRegister(promtable.New(g.Stats,
+		promtable.Gauge("headcount_http_connections", "Plain HTTP connections open on --http (WebSockets not included).",
+			func(s httpguard.Stats) float64 { return float64(s.Open) }),
+		promtable.CounterWith("headcount_http_refused_total", refused, prometheus.Labels{"cap": "total"},
+			func(s httpguard.Stats) uint64 { return s.RefusedTotal }),
+		promtable.CounterWith("headcount_http_refused_total", refused, prometheus.Labels{"cap": "per_ip"},
+			func(s httpguard.Stats) uint64 { return s.RefusedPerIP }),
+	))
 }

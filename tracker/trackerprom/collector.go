@@ -8,33 +8,26 @@ package trackerprom
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/headcount-io/headcount/internal/promtable"
 	"github.com/headcount-io/headcount/tracker"
 )
 
-type metric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(tracker.Stats) float64
-}
-
 // Collector is a prometheus.Collector for one tracker.
 type Collector struct {
-	t       *tracker.Tracker
-	metrics []metric
+	table *promtable.Table[tracker.Stats]
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
 // New returns a collector for t. Register it once per registry.
 func New(t *tracker.Tracker) *Collector {
-	g := func(name, help string, f func(tracker.Stats) float64) metric {
-		return metric{prometheus.NewDesc("headcount_tracker_"+name, help, nil, nil), prometheus.GaugeValue, f}
+	g := func(name, help string, f func(tracker.Stats) float64) promtable.Row[tracker.Stats] {
+		return promtable.Gauge("headcount_tracker_"+name, help, f)
 	}
-	c := func(name, help string, f func(tracker.Stats) uint64) metric {
-		return metric{prometheus.NewDesc("headcount_tracker_"+name+"_total", help, nil, nil), prometheus.CounterValue,
-			func(s tracker.Stats) float64 { return float64(f(s)) }}
+	c := func(name, help string, f func(tracker.Stats) uint64) promtable.Row[tracker.Stats] {
+		return promtable.Counter("headcount_tracker_"+name+"_total", help, f)
 	}
-	return &Collector{t: t, metrics: []metric{
+	return &Collector{table: promtable.New(t.Stats,
 		g("presences", "Visible presences on this node, from every replica seen as up.", func(s tracker.Stats) float64 { return float64(s.Presences) }),
 		g("topics", "Topics with at least one visible presence.", func(s tracker.Stats) float64 { return float64(s.Topics) }),
 		g("replicas", "Remote replicas known, up or down.", func(s tracker.Stats) float64 { return float64(s.Replicas) }),
@@ -57,20 +50,11 @@ func New(t *tracker.Tracker) *Collector {
 		g("local_presences", "Presences owned by this node (capped by MaxLocalPresences).", func(s tracker.Stats) float64 { return float64(s.LocalPresences) }),
 		g("local_topics", "Topics with a presence owned by this node (capped by MaxLocalTopics).", func(s tracker.Stats) float64 { return float64(s.LocalTopics) }),
 		c("local_refused", "Tracks refused by MaxLocalPresences or MaxLocalTopics.", func(s tracker.Stats) uint64 { return s.LocalRefused }),
-	}}
+	)}
 }
 
 // Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range c.metrics {
-		ch <- m.desc
-	}
-}
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) { c.table.Describe(ch) }
 
-// Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.t.Stats()
-	for _, m := range c.metrics {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
-	}
-}
+// Collect implements prometheus.Collector: one tracker.Stats per scrape.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) { c.table.Collect(ch) }
