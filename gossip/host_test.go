@@ -241,9 +241,10 @@ func TestHostedOnServiceMemberlist(t *testing.T) {
 		return hb.Tracker().Count("room") == tracker.Counts{Users: 1, Connections: 1} &&
 			len(hb.Members()) == 1 && hb.Stats().Left == left+1
 	}, eventually, 5*time.Millisecond)
-	require.Equal(t, 3, b.host.Memberlist().NumMembers())
 	a.set("after-leave", "2")
-	require.Eventually(t, func() bool { return b.get("after-leave") == "2" }, eventually, 5*time.Millisecond)
+	require.Eventually(t, func() bool { // (a loaded machine may make memberlist suspect one a while)
+		return b.get("after-leave") == "2" && b.host.Memberlist().NumMembers() == 3
+	}, eventually, 5*time.Millisecond)
 }
 
 // A Headcount node closed without a goodbye on a memberlist that stays up is taken as failed at
