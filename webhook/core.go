@@ -231,11 +231,23 @@ func (c *Core) SetMembers(now time.Time, names []string) {
 	}
 }
 
-// MemberRestarted tells the Core that a member it sees came back as a new incarnation under
-// the same name (SetMembers sees no change): while it started, with a partial view of the
-// members, it may have sent events for topics it does not own, so every owned topic's state is
-// sent again Settle later, as when a member appears.
-func (c *Core) MemberRestarted(now time.Time) {
+// MemberRestarted tells the Core that name, a member it sees, came back as a new incarnation
+// under the same name (SetMembers sees no change). The new incarnation starts with an empty
+// view: it cannot know what its previous one told the receiver, and may never see a topic that
+// emptied while it started. So its topics are handled as if it had left and joined again: the
+// runner-up owner of each sends its state now (as on a takeover), and every node sends the
+// state of the topics it owns again Settle later (as when a member appears; while it started,
+// with a partial view of the members, the new incarnation may have sent events for topics it
+// does not own).
+func (c *Core) MemberRestarted(now time.Time, name string) {
+	if name != c.self {
+		without := slices.DeleteFunc(slices.Clone(c.members), func(m string) bool { return m == name })
+		for _, topic := range c.sortedTopics() {
+			if Owner(topic, c.members) == name && Owner(topic, without) == c.self {
+				c.resend(now, topic)
+			}
+		}
+	}
 	c.resyncAt = now.Add(c.cfg.Settle)
 }
 

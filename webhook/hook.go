@@ -182,7 +182,6 @@ func (h *Hook) run() {
 // change, so SetMembers alone would not notice a fast restart).
 func (h *Hook) setMembers(now time.Time) {
 	h.core.SetMembers(now, h.cfg.Members())
-	restarted := false
 	seen := make(map[string]uint64, len(h.epochs))
 	for _, r := range h.cfg.Tracker.Replicas() {
 		if r.Self || !r.Up {
@@ -190,13 +189,10 @@ func (h *Hook) setMembers(now time.Time) {
 		}
 		seen[r.Replica.Name] = r.Replica.Epoch
 		if prev, ok := h.epochs[r.Replica.Name]; ok && prev != r.Replica.Epoch {
-			restarted = true
+			h.core.MemberRestarted(now, r.Replica.Name)
 		}
 	}
 	h.epochs = seen
-	if restarted {
-		h.core.MemberRestarted(now)
-	}
 }
 
 // finish reports a POST's outcome to the Core, then logs and measures it.

@@ -106,3 +106,21 @@ func TestRegressionCountsResentAfterFailedBatchInsideGrace(t *testing.T) {
 		t.Fatalf("last counts %d/%d, want 1/0: %q", last.Viewers, last.Users, r.names())
 	}
 }
+
+// A member that restarted under its name, fast enough that no one saw it fail, kept its
+// topics, but its new incarnation could not know it had told the receiver occupied, and never
+// saw the topic occupied if the last presence left while it started: no one sent vacated.
+// Now the runner-up owner sends the state of the restarted member's topics at once.
+func TestRegressionRestartedOwnerTopicsResentByRunnerUp(t *testing.T) {
+	members := []string{"a", "b"}
+	topic := ownedBy(t, "b", members, "t")
+	r := testCore(t, "a", func(c *webhook.Config) { c.VacateGrace = 0 })
+	r.c.SetMembers(r.now, members)
+	r.observe(topic, counts(1, 0)) // b sends occupied; a, not the owner, stays silent
+	r.observe(topic, counts(0, 0)) // the presence leaves while b restarts
+	r.step(10 * time.Second)
+	r.want()
+	r.c.MemberRestarted(r.now, "b")
+	r.step(10 * time.Second)
+	r.want("vacated " + topic + " 1/0")
+}

@@ -399,7 +399,7 @@ func (s *sim) membership(n, o *simNode) {
 	case s.connected(n, o) && (!seen || inc != o.inc):
 		n.members[o.idx] = o.inc
 		if seen {
-			n.core.MemberRestarted(s.now) // the same name, a new incarnation
+			n.core.MemberRestarted(s.now, o.name) // the same name, a new incarnation
 		}
 		if d := n.data[o.idx]; d == nil || d.inc != o.inc {
 			n.data[o.idx] = &simOrigin{inc: o.inc, pres: map[int]simPresence{}}
