@@ -16,16 +16,16 @@ import (
 func TestRestartAfterClockStepBackIsNewest(t *testing.T) {
 	a1, b := mkTracker(t, "a", 1_000_000), mkTracker(t, "b", 1)
 	r := newRouter(t, a1, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a1, 1, "x", "alice")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(0, 1, 1), b.Count("x"))
 
 	a2 := mkTracker(t, "a", 999_000) // the clock stepped back before the restart
-	r.nodes["a"] = a2
+	r.Put(a2)
 	track(t, a2, 1, "x", "")
-	r.meshUp()
-	r.tick(time.Millisecond)
+	r.MeshUp()
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(1, 0, 1), b.Count("x"), "the new incarnation is visible, the old one gone")
 	require.Equal(t, a2.Self(), replicaInfo(t, b, "a").Replica)
 
@@ -39,18 +39,18 @@ func TestRestartAfterClockStepBackIsNewest(t *testing.T) {
 func TestImpostorWithALiveNodesNameChangesNothing(t *testing.T) {
 	a, b := mkTracker(t, "a", 100), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "alice")
 	track(t, a, 2, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	want := counts(1, 1, 2)
 	require.Equal(t, want, b.Count("x"))
 	for _, epoch := range []uint64{101, 1 << 60, 99, 0} {
 		imp := mkTracker(t, "a", epoch)
 		track(t, imp, 1, "y", "")
-		d := imp.Tick(r.now)
+		d := imp.Tick(r.Now())
 		for _, o := range d {
-			r.send(imp, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: o.Msg}})
+			r.Send(imp, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: o.Msg}})
 		}
 		msgs := []crdt.Message{
 			&crdt.Snapshot{Owner: imp.Self(), Seq: 5},
@@ -58,10 +58,10 @@ func TestImpostorWithALiveNodesNameChangesNothing(t *testing.T) {
 			&crdt.Goodbye{Replica: imp.Self()},
 		}
 		for _, m := range msgs {
-			r.send(imp, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: m}})
+			r.Send(imp, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: m}})
 		}
-		r.deliver()
-		r.tick(time.Millisecond)
+		r.Deliver()
+		r.Step(time.Millisecond)
 		require.Equal(t, want, b.Count("x"), "epoch %d", epoch)
 		require.Equal(t, tracker.Counts{}, b.Count("y"))
 		require.Equal(t, a.Self(), replicaInfo(t, b, "a").Replica)
@@ -69,7 +69,7 @@ func TestImpostorWithALiveNodesNameChangesNothing(t *testing.T) {
 	}
 	// The real node keeps replicating.
 	track(t, a, 3, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(2, 1, 3), b.Count("x"))
 }
 
@@ -79,28 +79,28 @@ func TestImpostorWithALiveNodesNameChangesNothing(t *testing.T) {
 func TestSpoofedGoodbyeIsUndoneWhileMembershipSeesTheNode(t *testing.T) {
 	a, b, spoofer := mkTracker(t, "a", 1), mkTracker(t, "b", 1), mkTracker(t, "s", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "alice")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	want := counts(0, 1, 1)
 	require.Equal(t, want, b.Count("x"))
 
-	r.nodes["s"] = spoofer
-	r.queue = append(r.queue, envelope{from: a.Self(), to: b.Self(), data: mustMarshal(t, a.Self(), &crdt.Goodbye{Replica: a.Self()})})
-	r.deliver()
+	r.Put(spoofer)
+	r.Inject(a.Self(), b.Self(), &crdt.Goodbye{Replica: a.Self()})
+	r.Deliver()
 	require.Equal(t, tracker.Counts{}, b.Count("x"), "a goodbye hides at once")
 	grace := b.Config().GoodbyeGrace
 	for d := time.Duration(0); d <= grace+time.Second; d += 100 * time.Millisecond {
-		r.tick(100 * time.Millisecond)
+		r.Step(100 * time.Millisecond)
 	}
 	require.Equal(t, want, b.Count("x"), "membership never confirmed the goodbye: shown again")
 	require.Equal(t, uint64(1), b.Stats().GoodbyesUndone)
 
 	// A real leave: goodbye, then membership reports it.
-	r.send(a, a.Leave())
-	r.deliver()
+	r.Send(a, a.Leave())
+	r.Deliver()
 	b.ReplicaLeft(a.Self())
-	r.tick(grace + time.Second)
+	r.Step(grace + time.Second)
 	require.Equal(t, tracker.Counts{}, b.Count("x"))
 	require.False(t, knows(b, "a"))
 }
@@ -117,9 +117,9 @@ func mustMarshal(t *testing.T, from crdt.Replica, m crdt.Message) []byte {
 func TestImplausibleSequenceJumpIsRefused(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "alice")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	want := counts(0, 1, 1)
 	require.Equal(t, want, b.Count("x"))
 	inv := b.Stats().Invalid
@@ -134,7 +134,7 @@ func TestImplausibleSequenceJumpIsRefused(t *testing.T) {
 	require.Equal(t, want, b.Count("x"))
 	// a's real data still applies.
 	track(t, a, 2, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(1, 1, 2), b.Count("x"))
 }
 
@@ -143,18 +143,18 @@ func TestImplausibleSequenceJumpIsRefused(t *testing.T) {
 func TestCatchUpAnswersAreRateLimited(t *testing.T) {
 	a, b, c := mkTracker(t, "a", 1), mkTracker(t, "b", 1), mkTracker(t, "c", 1)
 	r := newRouter(t, a, b, c)
-	r.meshUp()
+	r.MeshUp()
 	for i := range 50 {
 		track(t, a, tracker.Owner(i+1), "x", "")
 	}
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	req := &crdt.Request{Owner: a.Self(), Since: 0}
 	require.NotEmpty(t, b.Handle(c.Self(), req))
 	for range 100 {
 		require.Empty(t, b.Handle(c.Self(), req), "flood refused")
 	}
 	require.Equal(t, uint64(100), b.Stats().RequestsRefused)
-	r.tick(b.Config().RequestRetry)
+	r.Step(b.Config().RequestRetry)
 	require.NotEmpty(t, b.Handle(c.Self(), req), "answered again after the window")
 }
 

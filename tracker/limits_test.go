@@ -46,7 +46,7 @@ func TestLocalCapsIgnoreRemotePresences(t *testing.T) {
 	a := mkTracker(t, "a", 1, func(c *tracker.Config) { c.MaxLocalPresences, c.MaxLocalTopics = 1, 1 })
 	b := mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	for o := tracker.Owner(1); o <= 5; o++ {
 		_, err := b.Track(o, "remote", "", nil)
 		require.NoError(t, err)

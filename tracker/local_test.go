@@ -178,23 +178,23 @@ func TestCount(t *testing.T) {
 func TestCountAcrossTrackers(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "video:1", "alice")
 	track(t, b, 1, "video:1", "alice") // alice's second tab, on another node
 	track(t, a, 2, "video:1", "")
 	track(t, b, 2, "video:1", "")
 	track(t, b, 3, "video:1", "bob")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(2, 2, 5), a.Count("video:1"))
 	require.Equal(t, counts(2, 2, 5), b.Count("video:1"))
 
 	// alice closes her tab on b: she is still there on a.
 	require.Equal(t, 1, b.UntrackOwner(1))
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(2, 2, 4), a.Count("video:1"))
 	require.Equal(t, counts(2, 2, 4), b.Count("video:1"))
 	require.NoError(t, a.Untrack(1, "video:1"))
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(2, 1, 3), a.Count("video:1"))
 	require.Equal(t, counts(2, 1, 3), b.Count("video:1"))
 }
@@ -202,12 +202,12 @@ func TestCountAcrossTrackers(t *testing.T) {
 func TestList(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 7)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	ra := track(t, a, 10, "room", "alice")
 	rb, err := b.Track(20, "room", "", []byte("m"))
 	require.NoError(t, err)
 	track(t, b, 21, "elsewhere", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 
 	want := []tracker.Presence{
 		{Node: a.Self(), Owner: 10, Topic: "room", User: "alice", Ref: ra},

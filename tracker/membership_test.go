@@ -17,22 +17,22 @@ func TestReplicaUpBootstrapsLateNode(t *testing.T) {
 	small := func(c *tracker.Config) { c.LogMaxOps = 8 } // logs trimmed: catch-up needs snapshots
 	a, b := mkTracker(t, "a", 1, small), mkTracker(t, "b", 1, small)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	for i := range 100 {
 		track(t, a, tracker.Owner(i), "x", "")
 	}
 	for i := range 30 {
 		track(t, b, tracker.Owner(i), "x", fmt.Sprintf("user%d", i%20))
 	}
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(100, 20, 130), a.Count("x"))
 	require.Equal(t, counts(100, 20, 130), b.Count("x"))
 
 	c := mkTracker(t, "c", 1, small)
 	track(t, c, 1, "x", "user0")
-	require.Len(t, c.Tick(r.now), 2, "c flushes its delta and a digest to nobody")
-	r.nodes["c"] = c
-	r.meshUp()
+	require.Len(t, c.Tick(r.Now()), 2, "c flushes its delta and a digest to nobody")
+	r.Put(c)
+	r.MeshUp()
 	// Membership alone brings c up to date: a request each way, answered
 	// with snapshots.
 	require.Equal(t, counts(100, 20, 131), c.Count("x"))
@@ -41,8 +41,8 @@ func TestReplicaUpBootstrapsLateNode(t *testing.T) {
 	require.Positive(t, a.Stats().SnapshotsSent)
 	require.Positive(t, c.Stats().SnapshotsApplied)
 	require.Positive(t, c.Stats().Requests)
-	require.Positive(t, r.sent["*crdt.Request"])
-	require.Positive(t, r.sent["*crdt.Snapshot"])
+	require.Positive(t, r.Sent["*crdt.Request"])
+	require.Positive(t, r.Sent["*crdt.Snapshot"])
 }
 
 func TestReplicaUpBootstrapsFromLog(t *testing.T) {
@@ -51,9 +51,9 @@ func TestReplicaUpBootstrapsFromLog(t *testing.T) {
 	for i := range 10 {
 		track(t, a, tracker.Owner(i), "x", "")
 	}
-	r.tick(time.Millisecond) // flushed into a's log; b does not know a yet
+	r.Step(time.Millisecond) // flushed into a's log; b does not know a yet
 	require.Equal(t, tracker.Counts{}, b.Count("x"))
-	r.meshUp()
+	r.MeshUp()
 	require.Equal(t, counts(10, 0, 10), b.Count("x"))
 	require.Zero(t, a.Stats().SnapshotsSent, "a recent log answers without a snapshot")
 }
@@ -61,11 +61,11 @@ func TestReplicaUpBootstrapsFromLog(t *testing.T) {
 func TestReplicaDownHidesUpShows(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	for i := range 5 {
 		track(t, a, tracker.Owner(i), "x", "")
 	}
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(5, 0, 5), b.Count("x"))
 
 	b.ReplicaDown(a.Self())
@@ -77,10 +77,10 @@ func TestReplicaDownHidesUpShows(t *testing.T) {
 
 	// Data from a down replica keeps being applied while hidden.
 	track(t, a, 5, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, tracker.Counts{}, b.Count("x"))
 
-	r.up(b, a)
+	r.Up(b, a)
 	require.Equal(t, counts(6, 0, 6), b.Count("x"))
 	require.True(t, replicaInfo(t, b, "a").Up)
 	require.Equal(t, 0, b.Stats().Down)
@@ -112,10 +112,10 @@ func TestReplicaLeftAndGoodbyeDropAtOnce(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			a, b, c := mkTracker(t, "a", 1), mkTracker(t, "b", 1), mkTracker(t, "c", 1)
 			r := newRouter(t, a, b, c)
-			r.meshUp()
+			r.MeshUp()
 			track(t, a, 1, "x", "alice")
 			track(t, b, 1, "x", "")
-			r.tick(time.Millisecond)
+			r.Step(time.Millisecond)
 			r.settle("x", counts(1, 1, 2))
 
 			switch how {
@@ -123,8 +123,8 @@ func TestReplicaLeftAndGoodbyeDropAtOnce(t *testing.T) {
 				b.ReplicaLeft(a.Self())
 				c.ReplicaLeft(a.Self())
 			case "Goodbye":
-				r.send(a, a.Leave())
-				r.deliver() // no Tick: the goodbye alone hides a at once
+				r.Send(a, a.Leave())
+				r.Deliver() // no Tick: the goodbye alone hides a at once
 				for _, tr := range []*tracker.Tracker{b, c} {
 					require.Equal(t, counts(1, 0, 1), tr.Count("x"), "on %s", tr.Self().Name)
 				}
@@ -141,8 +141,8 @@ func TestReplicaLeftAndGoodbyeDropAtOnce(t *testing.T) {
 			// A late message from the gone replica changes nothing.
 			late := &crdt.Delta{Owner: a.Self(), From: 1, To: 2, Ops: []crdt.Op{{Ref: 2, Entry: &crdt.Entry{Ref: 2, Topic: "x", Conn: 9}}}}
 			ign := b.Stats().Ignored
-			r.send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: late}})
-			r.deliver()
+			r.Send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: late}})
+			r.Deliver()
 			require.Equal(t, counts(1, 0, 1), b.Count("x"))
 			require.Equal(t, ign+1, b.Stats().Ignored)
 		})
@@ -153,12 +153,12 @@ func TestGoodbyeFromAThirdPartyIsIgnored(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	c := mkTracker(t, "c", 1)
 	r := newRouter(t, a, b, c)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	// c cannot say goodbye on a's behalf.
-	r.send(c, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: &crdt.Goodbye{Replica: a.Self()}}})
-	r.deliver()
+	r.Send(c, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: &crdt.Goodbye{Replica: a.Self()}}})
+	r.Deliver()
 	require.Equal(t, counts(1, 0, 1), b.Count("x"))
 }
 
@@ -166,16 +166,16 @@ func TestNewEpochDropsOldIncarnation(t *testing.T) {
 	t.Run("membership", func(t *testing.T) {
 		a1, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 		r := newRouter(t, a1, b)
-		r.meshUp()
+		r.MeshUp()
 		track(t, a1, 1, "x", "alice")
 		track(t, a1, 2, "x", "")
-		r.tick(time.Millisecond)
+		r.Step(time.Millisecond)
 		require.Equal(t, counts(1, 1, 2), b.Count("x"))
 
 		// a crashes and restarts: b hears of the new epoch from membership
 		// before any data, and drops the old presences at once.
 		a2 := mkTracker(t, "a", 2)
-		r.nodes["a"] = a2
+		r.Put(a2)
 		b.ReplicaUp(a2.Self()) // replies dropped: a2 is not listening yet
 		require.Equal(t, tracker.Counts{}, b.Count("x"))
 		require.Equal(t, a2.Self(), replicaInfo(t, b, "a").Replica)
@@ -189,9 +189,9 @@ func TestNewEpochDropsOldIncarnation(t *testing.T) {
 
 		// The new incarnation's data shows as usual, and an old
 		// incarnation's membership event does not bring it back.
-		r.meshUp()
+		r.MeshUp()
 		track(t, a2, 1, "x", "")
-		r.tick(time.Millisecond)
+		r.Step(time.Millisecond)
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
 		b.ReplicaDown(a1.Self()) // about an incarnation that is not current: ignored
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
@@ -200,21 +200,21 @@ func TestNewEpochDropsOldIncarnation(t *testing.T) {
 	t.Run("data", func(t *testing.T) {
 		a1, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 		r := newRouter(t, a1, b)
-		r.meshUp()
+		r.MeshUp()
 		track(t, a1, 1, "x", "")
-		r.tick(time.Millisecond)
+		r.Step(time.Millisecond)
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
 		// Data of another epoch arrives before membership says anything:
 		// it changes nothing (membership decides incarnations).
 		a2 := mkTracker(t, "a", 2)
-		r.nodes["a"] = a2
+		r.Put(a2)
 		track(t, a2, 1, "y", "")
-		r.send(a2, a2.Tick(r.now.Add(time.Millisecond)))
-		r.deliver()
+		r.Send(a2, a2.Tick(r.Now().Add(time.Millisecond)))
+		r.Deliver()
 		require.Equal(t, counts(1, 0, 1), b.Count("x"))
 		require.Equal(t, tracker.Counts{}, b.Count("y"))
 		// Membership announces it: now it supersedes.
-		r.up(b, a2)
+		r.Up(b, a2)
 		require.Equal(t, tracker.Counts{}, b.Count("x"))
 		require.Equal(t, counts(1, 0, 1), b.Count("y"))
 	})
@@ -224,9 +224,9 @@ func TestPermdownAfterPeriod(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	period := b.Config().PermdownPeriod
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(1, 0, 1), b.Count("x"))
 
 	b.ReplicaDown(a.Self())
@@ -253,8 +253,8 @@ func TestPermdownAfterPeriod(t *testing.T) {
 
 	// ...until membership sees it alive again (a partition that outlasted
 	// the period heals): it is revived and its data fetched again.
-	r.now = down.Add(period)
-	r.up(b, a)
+	r.SetNow(down.Add(period))
+	r.Up(b, a)
 	r.settle("x", counts(1, 0, 1))
 }
 
@@ -262,13 +262,13 @@ func TestDownReplicaComingBackBeforePermdownIsNotDropped(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	period := b.Config().PermdownPeriod
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	b.ReplicaDown(a.Self())
 	b.Tick(epochT0.Add(time.Second))
-	r.now = epochT0.Add(time.Second + period/2)
-	r.up(b, a)
+	r.SetNow(epochT0.Add(time.Second + period/2))
+	r.Up(b, a)
 	b.Tick(epochT0.Add(time.Second + 2*period))
 	require.Equal(t, counts(1, 0, 1), b.Count("x"))
 	require.Zero(t, b.Stats().Permdowns)

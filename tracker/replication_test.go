@@ -17,8 +17,8 @@ import (
 func TestDeltasFlowOnTick(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
-	r.tick(time.Millisecond) // first digests out of the way
+	r.MeshUp()
+	r.Step(time.Millisecond) // first digests out of the way
 
 	// Pending signals the driver, but nothing is sent before Tick.
 	select {
@@ -35,19 +35,19 @@ func TestDeltasFlowOnTick(t *testing.T) {
 	}
 	require.Equal(t, tracker.Counts{}, b.Count("x"), "nothing before Tick")
 
-	outs := a.Tick(r.now.Add(time.Millisecond))
+	outs := a.Tick(r.Now().Add(time.Millisecond))
 	require.Len(t, outs, 1, "one batch, no digest yet")
 	require.Equal(t, tracker.ToAll, outs[0].Target)
 	d, ok := outs[0].Msg.(*crdt.Delta)
 	require.True(t, ok)
 	require.Len(t, d.Ops, 2)
-	r.send(a, outs)
-	r.deliver()
+	r.Send(a, outs)
+	r.Deliver()
 	require.Equal(t, counts(1, 1, 2), b.Count("x"))
 
 	ref, err := a.Update(1, "x", []byte("hi"))
 	require.NoError(t, err)
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	var got []tracker.Presence
 	for _, p := range b.List("x") {
 		if p.User == "alice" {
@@ -60,14 +60,14 @@ func TestDeltasFlowOnTick(t *testing.T) {
 
 	require.NoError(t, a.Untrack(2, "x"))
 	require.Equal(t, 1, a.UntrackOwner(1))
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, tracker.Counts{}, b.Count("x"))
 	require.Equal(t, 0, b.Stats().Presences)
 	require.GreaterOrEqual(t, a.Stats().DeltasSent, uint64(3))
 	require.GreaterOrEqual(t, b.Stats().DeltasApplied, uint64(3))
 
 	// A quiet Tick sends no delta.
-	for _, o := range a.Tick(r.now.Add(time.Millisecond)) {
+	for _, o := range a.Tick(r.Now().Add(time.Millisecond)) {
 		_, isDelta := o.Msg.(*crdt.Delta)
 		require.False(t, isDelta)
 	}
@@ -77,7 +77,7 @@ func TestMaxDeltaOpsSplitsBatches(t *testing.T) {
 	a := mkTracker(t, "a", 1, func(c *tracker.Config) { c.MaxDeltaOps = 10 })
 	b := mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	for i := range 95 {
 		track(t, a, tracker.Owner(i), "x", "")
 	}
@@ -90,22 +90,22 @@ func TestMaxDeltaOpsSplitsBatches(t *testing.T) {
 		}
 	}
 	require.Equal(t, 10, deltas)
-	r.send(a, outs)
-	r.deliver()
+	r.Send(a, outs)
+	r.Deliver()
 	require.Equal(t, counts(95, 0, 95), b.Count("x"))
 }
 
 func TestDigestRepairsGapFromThirdNode(t *testing.T) {
 	a, b, c := mkTracker(t, "a", 1), mkTracker(t, "b", 1), mkTracker(t, "c", 1)
 	r := newRouter(t, a, b, c)
-	r.meshUp()
-	r.tick(time.Millisecond)
+	r.MeshUp()
+	r.Step(time.Millisecond)
 	// Nothing from a reaches c, but membership still sees a alive.
-	r.cut[[2]string{"a", "c"}] = true
+	r.Cut("a", "c", true)
 	for i := range 20 {
 		track(t, a, tracker.Owner(i), "x", fmt.Sprintf("u%d", i%7))
 	}
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(0, 7, 20), b.Count("x"))
 	require.Equal(t, tracker.Counts{}, c.Count("x"))
 
@@ -116,21 +116,21 @@ func TestDigestRepairsGapFromThirdNode(t *testing.T) {
 
 	// Removals are repaired the same way.
 	require.Equal(t, 1, a.UntrackOwner(0))
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	r.settle("x", counts(0, 7, 19))
 }
 
 func TestGapInDeltasIsRepaired(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
-	r.tick(time.Millisecond)
+	r.MeshUp()
+	r.Step(time.Millisecond)
 	track(t, a, 1, "x", "")
-	r.cut[[2]string{"a", "b"}] = true
-	r.tick(time.Millisecond) // this delta is lost
-	delete(r.cut, [2]string{"a", "b"})
+	r.Cut("a", "b", true)
+	r.Step(time.Millisecond) // this delta is lost
+	r.Cut("a", "b", false)
 	track(t, a, 2, "x", "")
-	r.tick(time.Millisecond) // this one arrives ahead of a gap
+	r.Step(time.Millisecond) // this one arrives ahead of a gap
 	require.Equal(t, counts(2, 0, 2), b.Count("x"), "the gap was asked for and filled at once")
 	require.Positive(t, b.Stats().Gaps)
 	require.Positive(t, b.Stats().Requests)
@@ -139,8 +139,8 @@ func TestGapInDeltasIsRepaired(t *testing.T) {
 func TestDuplicatedAndReorderedDeltas(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
-	r.tick(time.Millisecond)
+	r.MeshUp()
+	r.Step(time.Millisecond)
 	delta := func(now time.Time) crdt.Message {
 		for _, o := range a.Tick(now) {
 			if d, ok := o.Msg.(*crdt.Delta); ok {
@@ -152,10 +152,10 @@ func TestDuplicatedAndReorderedDeltas(t *testing.T) {
 	}
 	track(t, a, 1, "x", "")
 	track(t, a, 2, "x", "alice")
-	d1 := delta(r.now.Add(time.Millisecond))
+	d1 := delta(r.Now().Add(time.Millisecond))
 	require.NoError(t, a.Untrack(1, "x"))
 	track(t, a, 3, "x", "bob")
-	d2 := delta(r.now.Add(2 * time.Millisecond))
+	d2 := delta(r.Now().Add(2 * time.Millisecond))
 	wire := func(m crdt.Message) crdt.Message {
 		buf, err := crdt.Marshal(a.Self(), m)
 		require.NoError(t, err)
@@ -188,10 +188,10 @@ func TestDuplicatedAndReorderedDeltas(t *testing.T) {
 func TestMalformedMessagesCountedAndIgnored(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "alice")
 	track(t, a, 2, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	want := counts(1, 1, 2)
 	require.Equal(t, want, b.Count("x"))
 	ra := a.Self()
@@ -212,8 +212,8 @@ func TestMalformedMessagesCountedAndIgnored(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r.send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: c.msg}})
-			r.deliver()
+			r.Send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: c.msg}})
+			r.Deliver()
 			st := b.Stats()
 			require.Equal(t, uint64(i+1), st.Invalid)
 			require.Equal(t, want, b.Count("x"))
@@ -231,7 +231,7 @@ func TestMalformedMessagesCountedAndIgnored(t *testing.T) {
 
 	// The stream goes on as if nothing happened.
 	track(t, a, 3, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.Equal(t, counts(2, 1, 3), b.Count("x"))
 }
 
@@ -243,14 +243,14 @@ func TestMalformedMessagesCountedAndIgnored(t *testing.T) {
 func TestDuplicateAddRefInDeltaIsInvalid(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	ra := a.Self()
 	bad := &crdt.Delta{Owner: ra, From: 0, To: 1, Ops: []crdt.Op{
 		{Ref: 1, Entry: &crdt.Entry{Ref: 1, Topic: "x", Conn: 1}},
 		{Ref: 1, Entry: &crdt.Entry{Ref: 1, Topic: "x", Conn: 2}},
 	}}
-	r.send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: bad}})
-	r.deliver()
+	r.Send(a, []tracker.Outbound{{Target: tracker.ToOne, To: b.Self(), Msg: bad}})
+	r.Deliver()
 	assert.Equal(t, uint64(1), b.Stats().Invalid, "a delta adding one ref twice is malformed")
 	assert.Equal(t, tracker.Counts{}, b.Count("x"), "and changes nothing")
 	// Whatever happened, dropping a must leave no ghost behind.
@@ -296,9 +296,9 @@ func TestHandleFromSelfIgnored(t *testing.T) {
 func TestRequestAnsweredForAnyOwner(t *testing.T) {
 	a, b, c := mkTracker(t, "a", 1), mkTracker(t, "b", 1), mkTracker(t, "c", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "x", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	// b answers a request for a's chain (relay), from its own copy.
 	outs := b.Handle(c.Self(), &crdt.Request{Owner: a.Self(), Since: 0})
 	require.NotEmpty(t, outs)

@@ -271,14 +271,14 @@ func TestHoldRollupReplicatesNothing(t *testing.T) {
 	a := mkTracker(t, "a", 1)
 	b := mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	track(t, a, 1, "video:1", "")
-	r.tick(10 * time.Millisecond)
-	sent := r.sent["*crdt.Delta"]
+	r.Step(10 * time.Millisecond)
+	sent := r.Sent["*crdt.Delta"]
 	require.NoError(t, a.HoldRollup("video:*"))
 	require.NoError(t, b.HoldRollup("*"))
-	r.tick(10 * time.Millisecond)
-	require.Equal(t, sent, r.sent["*crdt.Delta"], "holding a roll-up sends no delta")
+	r.Step(10 * time.Millisecond)
+	require.Equal(t, sent, r.Sent["*crdt.Delta"], "holding a roll-up sends no delta")
 	require.Equal(t, 1, a.Stats().Presences)
 	require.Equal(t, counts(1, 0, 1), b.Count("*"))
 }

@@ -95,11 +95,11 @@ func TestSlowSubscriberNeverBlocksTrack(t *testing.T) {
 func TestSubscribeSeesRemoteAndMembershipChanges(t *testing.T) {
 	a, b := mkTracker(t, "a", 1), mkTracker(t, "b", 1)
 	r := newRouter(t, a, b)
-	r.meshUp()
+	r.MeshUp()
 	s := b.Subscribe()
 	defer s.Close()
 	track(t, a, 1, "remote", "")
-	r.tick(time.Millisecond)
+	r.Step(time.Millisecond)
 	require.True(t, woken(s))
 	require.Equal(t, []string{"remote"}, s.Topics())
 

@@ -11,6 +11,10 @@
 //
 // The same seed always produces the same run: simnet has no goroutines,
 // reads no wall clock and iterates maps only in sorted order.
+//
+// Manual (manual.go) is the same network driven by hand, for scenario tests
+// of one mechanism: the caller's trackers, membership told explicitly, FIFO
+// delivery without loss or delay, one-way cuts and time moved only by Step.
 package simnet
 
 import (
@@ -62,7 +66,10 @@ type event struct {
 	kind int // 0 message, 1 reconcile
 	from crdt.Replica
 	to   string
-	buf  []byte
+	// toEpoch, when not 0, addresses one incarnation of to (manual mode's
+	// ToOne): a message for an incarnation that is gone is lost.
+	toEpoch uint64
+	buf     []byte
 }
 
 type eventQueue []*event
@@ -106,6 +113,12 @@ type Net struct {
 	// (slow); the first failure is kept in Failure.
 	Paranoid bool
 	Failure  error
+
+	// Sent counts outbound messages routed, by Go type ("*crdt.Delta").
+	Sent map[string]int
+	// manual: see Manual. cut[[from, to]] drops what from sends to.
+	manual bool
+	cut    map[[2]string]bool
 }
 
 func (n *Net) paranoid(what string) {
@@ -141,6 +154,7 @@ func New(cfg Config) (*Net, error) {
 		now:   time.Unix(1_000_000, 0),
 		group: make(map[string]int),
 		view:  make(map[string]map[string]viewEntry),
+		Sent:  make(map[string]int),
 	}
 	n.nextTick = n.now
 	for range cfg.Nodes {
@@ -248,7 +262,7 @@ func (n *Net) Impostor(i int, epoch uint64, topic string) error {
 		}
 		for _, nd := range n.nodes {
 			if nd.alive && nd.Name != c.Name {
-				n.send(fake, nd.Name, buf)
+				n.send(fake, nd.Name, 0, buf)
 			}
 		}
 	}
@@ -370,6 +384,9 @@ func (nd *Node) Topics(o tracker.Owner) []string {
 }
 
 func (n *Net) push(e *event) {
+	if n.manual {
+		e.at = time.Time{} // FIFO, whatever the clock did
+	}
 	n.seq++
 	e.seq = n.seq
 	heap.Push(&n.queue, e)
@@ -418,6 +435,11 @@ func (n *Net) route(nd *Node, outs []tracker.Outbound) {
 		if err != nil {
 			panic(fmt.Sprintf("simnet: marshal: %v", err)) // our own messages always encode
 		}
+		n.Sent[fmt.Sprintf("%T", o.Msg)]++
+		if n.manual {
+			n.routeManual(nd, o, buf)
+			continue
+		}
 		peers := n.upPeers(nd)
 		switch o.Target {
 		case tracker.ToOne:
@@ -427,7 +449,7 @@ func (n *Net) route(nd *Node, outs []tracker.Outbound) {
 			peers = peers[:min(len(peers), n.cfg.Fanout)]
 		}
 		for _, p := range peers {
-			n.send(nd, p, buf)
+			n.send(nd, p, 0, buf)
 		}
 	}
 }
@@ -443,7 +465,7 @@ func (n *Net) upPeers(nd *Node) []string {
 	return out
 }
 
-func (n *Net) send(from *Node, to string, buf []byte) {
+func (n *Net) send(from *Node, to string, toEpoch uint64, buf []byte) {
 	copies := 1
 	if n.rng.Float64() < n.loss {
 		copies = 0
@@ -456,18 +478,24 @@ func (n *Net) send(from *Node, to string, buf []byte) {
 			d = time.Duration(n.rng.Int64N(int64(n.cfg.MaxDelay) + 1))
 		}
 		n.Bytes += len(buf)
-		n.push(&event{at: n.now.Add(d), from: from.T.Self(), to: to, buf: buf})
+		n.push(&event{at: n.now.Add(d), from: from.T.Self(), to: to, toEpoch: toEpoch, buf: buf})
 	}
 }
 
 func (n *Net) deliver(e *event) {
 	nd := n.byName(e.to)
-	if nd == nil || !nd.alive || !n.connected(e.from.Name, e.to) {
+	if nd == nil || !nd.alive || !n.connected(e.from.Name, e.to) || n.cut[[2]string{e.from.Name, e.to}] {
 		return
+	}
+	if e.toEpoch != 0 && nd.T.Self() != (crdt.Replica{Name: e.to, Epoch: e.toEpoch}) {
+		return // addressed to an incarnation that is gone
 	}
 	from, m, err := crdt.Unmarshal(e.buf)
 	if err != nil {
 		panic(fmt.Sprintf("simnet: unmarshal: %v", err))
+	}
+	if n.manual {
+		checkNotOwn(from, nd.T.Self(), m)
 	}
 	n.Delivered++
 	n.route(nd, nd.T.Handle(from, m))
