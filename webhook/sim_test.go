@@ -53,6 +53,7 @@ func simCfg(seed uint64, small bool, withCounts bool) webhook.Config {
 
 const (
 	simLagMax    = 150 * time.Millisecond // replication delay, per operation and per node
+	simDetectMin = 50 * time.Millisecond  // membership learns a change this late at least (more than a POST takes)
 	simDetectMax = 600 * time.Millisecond // membership learns a change this late at most
 	simAEEvery   = 250 * time.Millisecond // anti-entropy round (catch-up of anything behind)
 )
@@ -93,7 +94,6 @@ type simNode struct {
 	members map[int]int         // the other nodes it sees alive -> their incarnation
 	data    map[int]*simOrigin  // what it holds of each other node
 	view    map[string]tracker.Counts
-	seen    map[string]bool // topics its view ever had non-empty (this incarnation)
 }
 
 type simEvent struct {
@@ -152,6 +152,8 @@ type sim struct {
 	// unseenDeath[(node, inc)][observer] is true when observer's membership did not hold that
 	// incarnation when it died (it was partitioned away, or never seen).
 	unseenDeath map[[2]int]map[int]bool
+	// seenIDs[(node, inc)][topic] holds every presence that incarnation's view ever had.
+	seenIDs map[[2]int]map[string]map[int]bool
 
 	// calm schedules have no crash, restart or partition: the membership never changes, so
 	// the transitions check applies.
@@ -186,7 +188,7 @@ func (s *sim) dur(max time.Duration) time.Duration {
 
 func newSim(t testing.TB, seed uint64, trace bool) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))
-	s := &sim{t: t, seed: seed, rng: rng, now: t0, logs: map[[2]int][]simOp{}, unseenDeath: map[[2]int]map[int]bool{}, trace: trace}
+	s := &sim{t: t, seed: seed, rng: rng, now: t0, logs: map[[2]int][]simOp{}, unseenDeath: map[[2]int]map[int]bool{}, seenIDs: map[[2]int]map[string]map[int]bool{}, trace: trace}
 	s.cfg = simCfg(seed, rng.IntN(3) == 0, rng.IntN(2) == 0)
 	s.calm = rng.IntN(3) == 0
 	s.life = map[int]*simLife{}
@@ -233,7 +235,6 @@ func (s *sim) start(n *simNode) {
 	n.members = map[int]int{}
 	n.data = map[int]*simOrigin{}
 	n.view = map[string]tracker.Counts{}
-	n.seen = map[string]bool{}
 }
 
 func (s *sim) memberNames(n *simNode) []string {
@@ -254,7 +255,16 @@ func (s *sim) refresh(n *simNode) {
 		users          map[string]bool
 	}
 	sum := map[string]*acc{}
+	ids := s.seenIDs[[2]int{n.idx, n.inc}]
+	if ids == nil {
+		ids = map[string]map[int]bool{}
+		s.seenIDs[[2]int{n.idx, n.inc}] = ids
+	}
 	add := func(p simPresence) {
+		if ids[p.topic] == nil {
+			ids[p.topic] = map[int]bool{}
+		}
+		ids[p.topic][p.id] = true
 		a := sum[p.topic]
 		if a == nil {
 			a = &acc{users: map[string]bool{}}
@@ -284,9 +294,6 @@ func (s *sim) refresh(n *simNode) {
 	for _, topic := range s.topics {
 		if next[topic] != n.view[topic] {
 			n.core.Observe(s.now, topic, next[topic])
-			if next[topic].Connections > 0 {
-				n.seen[topic] = true
-			}
 		}
 	}
 	n.view = next
@@ -384,7 +391,7 @@ func (s *sim) learn() {
 		for _, o := range s.nodes {
 			if n != o {
 				n, o := n, o
-				s.at(s.dur(simDetectMax), func() { s.membership(n, o) })
+				s.at(simDetectMin+s.dur(simDetectMax-simDetectMin), func() { s.membership(n, o) })
 			}
 		}
 	}
@@ -719,11 +726,10 @@ func (s *sim) check() []string {
 	for _, topic := range s.topics {
 		want := truth[topic]
 		last, got := lastOcc[topic]
-		// The documented limits, both about a sender that died: the owner after quiesce
-		// never saw the topic occupied (the presences, or the crash of the node that held
-		// them, happened before they replicated there), or the sender died while
-		// partitioned away from it (nothing tells the owner its last events need
-		// superseding).
+		// The documented limits, both about a sender that died: its view had presences the
+		// owner after quiesce never saw (they, or the crash of the node that held them,
+		// happened before they replicated there), or it died while partitioned away from
+		// that owner (nothing tells the owner its last events need superseding).
 		owner := s.nodes[slices.IndexFunc(s.nodes, func(n *simNode) bool { return n.name == webhook.Owner(topic, members) })]
 		isDead := func(from [2]int) bool { return s.nodes[from[0]].inc != from[1] || !s.nodes[from[0]].up }
 		from := lastFrom[topic]
@@ -743,7 +749,7 @@ func (s *sim) check() []string {
 			continue
 		}
 		if got && last.Name == webhook.NameOccupied {
-			if dead && !owner.seen[topic] {
+			if dead && s.sawUnseen(from, [2]int{owner.idx, owner.inc}, topic) {
 				continue
 			}
 			errs = append(errs, fmt.Sprintf("%s: empty but the last event is topic_occupied %s (owner %s, sender dead %v)", topic, last.ID, owner.name, dead))
@@ -822,6 +828,16 @@ func (s *sim) checkTransitions() []string {
 		}
 	}
 	return errs
+}
+
+// sawUnseen reports whether incarnation a's view had a presence of topic that b's never had.
+func (s *sim) sawUnseen(a, b [2]int, topic string) bool {
+	for id := range s.seenIDs[a][topic] {
+		if !s.seenIDs[b][topic][id] {
+			return true
+		}
+	}
+	return false
 }
 
 func runSim(t *testing.T, seed uint64, trace bool) []string {
