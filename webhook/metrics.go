@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, h *Hook) (*metrics, error) {
 		dropped("queue_full", func(s Stats) uint64 { return s.DroppedQueue }),
 		dropped("retries", func(s Stats) uint64 { return s.DroppedRetries }),
 		dropped("handover", func(s Stats) uint64 { return s.DroppedHandover }),
-		g("queue_events", "Events waiting to be sent.", func(s Stats) float64 { return float64(s.Queued) }),
+		g("queue_events", "Events waiting to be sent (a topic marked to re-send its state, after a full queue or a failed batch, counts as one).", func(s Stats) float64 { return float64(s.Queued) }),
 		g("members", "Members in the ownership view, this node included.", func(s Stats) float64 { return float64(s.Members) }),
 		g("settling", "1 while a re-send of the owned topics' state is scheduled (Settle after a member appeared).",
 			func(s Stats) float64 {
