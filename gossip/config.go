@@ -145,11 +145,14 @@ type Config struct {
 const MaxHTTPAddrLen = 400
 
 // DefaultConfig returns the production (LAN) profile. A crashed node's presences disappear from
-// every count within about 1.5 s (2 s worst measured, 5 nodes; the suspicion timeout grows with
-// log10 of the cluster size), while a node that is merely busy, such as one tracking a burst of
-// 100k presences, is not declared dead: a lone suspicion waits SuspicionMaxMult times longer for
-// a refutation unless other nodes confirm it, and memberlist's Lifeguard extensions stretch the
-// probe timeout of a node that is itself slow. Numbers: docs/bench/gossip.md.
+// every count within about 2 s (2.6 s worst measured, 5 nodes, 2.9 s under 20% loss; the
+// suspicion timeout grows with log10 of the cluster size). SuspicionMult is 4 rather than 3:
+// under 40% loss or a flapping partition it declares live nodes dead about a third less often
+// (docs/operations.md, "Failure detection under loss"). A node that is merely busy, such as one
+// tracking a burst of 100k presences, is not declared dead: a lone suspicion waits
+// SuspicionMaxMult times longer for a refutation unless other nodes confirm it, and memberlist's
+// Lifeguard extensions stretch the probe timeout of a node that is itself slow. Numbers:
+// BENCHMARKS.md [E], [Q]-[Q5] and docs/bench/gossip.md.
 func DefaultConfig() Config {
 	return Config{
 		BindAddr:              "0.0.0.0",
@@ -163,7 +166,7 @@ func DefaultConfig() Config {
 		FastRejoinWindow:      2 * time.Minute,
 		ProbeInterval:         300 * time.Millisecond,
 		ProbeTimeout:          200 * time.Millisecond,
-		SuspicionMult:         3,
+		SuspicionMult:         4,
 		SuspicionMaxMult:      2,
 		GossipInterval:        100 * time.Millisecond,
 		GossipNodes:           4,
@@ -192,6 +195,7 @@ func LocalConfig() Config {
 	c.RejoinInterval = 2 * time.Second
 	c.ProbeInterval = 200 * time.Millisecond
 	c.ProbeTimeout = 150 * time.Millisecond
+	c.SuspicionMult = 3 // no loss on one host: the shorter suspicion costs no false downs
 	c.GossipInterval = 50 * time.Millisecond
 	c.GossipToTheDeadTime = 5 * time.Second
 	c.PushPullInterval = 5 * time.Second
