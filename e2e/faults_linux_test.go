@@ -24,13 +24,21 @@ const faultBound = 20 * time.Second
 // every one joining the first, and waits until each sees all alive.
 func labCluster(t *testing.T, lab *netLab, names ...string) []*agentProc {
 	t.Helper()
+	return labClusterWith(t, lab, nil, names...)
+}
+
+// labClusterWith is labCluster with the flags extra given to every agent.
+func labClusterWith(t *testing.T, lab *netLab, extra []string, names ...string) []*agentProc {
+	t.Helper()
 	key := filepath.Join(t.TempDir(), "gossip.key")
 	if err := os.WriteFile(key, []byte(keygen(t)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []*agentProc
 	for i, name := range names {
-		nodes = append(nodes, labAgent(t, lab, i+1, name, key))
+		n := labAgent(t, lab, i+1, name, key)
+		n.args = append(n.args, extra...)
+		nodes = append(nodes, n)
 	}
 	for i, n := range nodes {
 		if i == 0 {

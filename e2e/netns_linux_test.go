@@ -95,9 +95,8 @@ func (l *netLab) runQuiet(args ...string) {
 // nsDirectory maps a lab host's IP to its namespace, for nsDial.
 var nsDirectory sync.Map
 
-// nsDial dials addr from inside the namespace of the lab host that owns its IP, or from this
-// process's namespace for any other address. The socket is created on an OS thread moved into
-// the namespace and back; a socket keeps the namespace it was created in.
+// nsDial dials addr from inside the namespace of the lab host that owns its IP (inNetns), or
+// from this process's namespace for any other address.
 func nsDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -108,42 +107,67 @@ func nsDial(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		c, err, restored := dialInNS(ctx, v.(string), network, addr)
-		if restored {
-			runtime.UnlockOSThread()
-		} // else the thread dies with this goroutine, never reused in the wrong namespace
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+	var c net.Conn
+	err = inNetns(v.(string), func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
-// dialInNS runs on a locked OS thread: enter ns, dial, return to the original namespace.
-func dialInNS(ctx context.Context, ns, network, addr string) (c net.Conn, err error, restored bool) {
+// listen listens on TCP addr (an IP of host namespace ns) from inside ns: a server in this process, such as a webhook receiver, that the agents reach
+// over the lab's network. It is closed by t.Cleanup.
+func (l *netLab) listen(ns, addr string) net.Listener {
+	l.t.Helper()
+	var ln net.Listener
+	err := inNetns(ns, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("listen on %s in %s: %v", addr, ns, err)
+	}
+	l.t.Cleanup(func() { _ = ln.Close() })
+	return ln
+}
+
+// inNetns runs fn on an OS thread moved into network namespace ns and back; a socket fn creates
+// keeps the namespace it was created in. If the thread cannot be moved back it dies with its
+// goroutine, never reused in the wrong namespace.
+func inNetns(ns string, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		restored, err := runInNS(ns, fn)
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		ch <- err
+	}()
+	return <-ch
+}
+
+// runInNS runs on a locked OS thread: enter ns, run fn, return to the original namespace.
+func runInNS(ns string, fn func() error) (restored bool, err error) {
 	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
-		return nil, err, true
+		return true, err
 	}
 	defer orig.Close()
 	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
-		return nil, err, true
+		return true, err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("setns %s: %w", ns, err), true
+		return true, fmt.Errorf("setns %s: %w", ns, err)
 	}
-	var d net.Dialer
-	c, err = d.DialContext(ctx, network, addr)
+	err = fn()
 	if e := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); e != nil {
-		return c, err, false
+		return false, err
 	}
-	return c, err, true
+	return true, err
 }

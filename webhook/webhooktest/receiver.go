@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -40,6 +41,17 @@ type Receiver struct {
 func New(secret []byte) *Receiver {
 	r := &Receiver{secret: secret, changed: make(chan struct{}, 1)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+// NewListener is New serving on ln (say, an address inside a network namespace the senders
+// reach), which it closes with the receiver.
+func NewListener(secret []byte, ln net.Listener) *Receiver {
+	r := &Receiver{secret: secret, changed: make(chan struct{}, 1)}
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	_ = r.srv.Listener.Close()
+	r.srv.Listener = ln
+	r.srv.Start()
 	return r
 }
 
@@ -133,9 +145,13 @@ type State struct {
 }
 
 // States returns each topic's state after the accepted events.
-func (r *Receiver) States() map[string]State {
+func (r *Receiver) States() map[string]State { return StatesOf(r.Events()) }
+
+// StatesOf returns each topic's state after events, in order (a subset of Events, say one
+// sender's).
+func StatesOf(events []webhook.Event) map[string]State {
 	out := map[string]State{}
-	for _, e := range r.Events() {
+	for _, e := range events {
 		s := out[e.Topic]
 		switch e.Name {
 		case webhook.NameOccupied:
