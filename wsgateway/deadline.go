@@ -1,9 +1,7 @@
 package wsgateway
 
 import (
-	"bufio"
 	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -43,22 +41,4 @@ func (d *deadlineConn) SetDeadline(t time.Time) error {
 		d.set.Store(t.UnixNano())
 	}
 	return d.Conn.SetDeadline(t)
-}
-
-// deadlineHijacker hands gorilla's Upgrade a deadlineConn in place of the hijacked conn.
-type deadlineHijacker struct {
-	http.ResponseWriter
-	slack time.Duration
-}
-
-func (h deadlineHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := h.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, http.ErrNotSupported
-	}
-	c, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	return &deadlineConn{Conn: c, slack: h.slack}, brw, nil
 }

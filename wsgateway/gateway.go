@@ -77,7 +77,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.checkPartial()
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   cfg.ReadBufferSize,
+		ReadBufferSize:   upgradeReadBuffer(cfg.ReadBufferSize), // the hijacker supplies it
 		WriteBufferSize:  cfg.WriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
 		Subprotocols:     []string{"phoenix"},
@@ -262,14 +262,16 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 		refuse("", status)
 		return
 	}
-	ws, err := g.upgrader.Upgrade(deadlineHijacker{w, g.cfg.WriteTimeout / deadlineSlack}, r, nil)
+	hj := &socketHijacker{ResponseWriter: w, slack: g.cfg.WriteTimeout / deadlineSlack, readBuf: g.cfg.ReadBufferSize}
+	ws, err := g.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		g.metrics.fail("upgrade")
 		g.release(ip)
 		g.wg.Done()
 		return
 	}
-	c := g.newConn(&wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout}, id, vsn, ip)
+	wt := &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout, br: hj.br, raw: hj.raw}
+	c := g.newConn(wt, id, vsn, ip)
 	stopping := g.register(c)
 	g.metrics.conns.Add(1)
 	if stopping { // Shutdown ran between admit and here
@@ -279,7 +281,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(g.cfg.MaxFrameBytes)
 	// The socket gets its own goroutine so that the HTTP server's per-request state (its
 	// buffers and deep stack) is released now rather than held for the socket's lifetime.
-	go g.runSocket(c, ws)
+	go g.runSocket(c, wt)
 }
 
 // runSocket is the socket's reader: it reads and handles one frame, then hands the socket to
@@ -290,9 +292,9 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 // at a time and each starts its successor as its last act, so the chain reads frames in
 // order and owns what the reader owns (see conn). The goroutine that finds the socket closed
 // removes its presences and waits for its writer.
-func (g *Gateway) runSocket(c *conn, ws *websocket.Conn) {
-	if c.serveFrame(c.nextFrame(ws)) {
-		go g.runSocket(c, ws)
+func (g *Gateway) runSocket(c *conn, wt *wsTransport) {
+	if c.serveFrame(wt.nextFrame(g.cfg.IdleTimeout)) {
+		go g.runSocket(c, wt)
 		return
 	}
 	defer g.wg.Done()

@@ -33,8 +33,8 @@ func TestIdleSocketStackStaysSmall(t *testing.T) {
 	require.Less(t, perSocket, float64(idleStackLimit), "stack bytes per idle socket")
 }
 
-// idleStackLimit is more than the 4 KB stack an idle socket's reader needs, less than the
-// 8 KB its join needs.
+// idleStackLimit is more than an idle socket's reader needs (2 KB waiting in waitReadable,
+// 4 KB under the race detector), less than the 8 KB its join needs.
 const idleStackLimit = 6 << 10
 
 type stackStats struct {
@@ -49,4 +49,18 @@ func stackSample() stackStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return stackStats{stack: m.StackInuse, goroutines: runtime.NumGoroutine()}
+}
+
+// TestIdleSocketClosedAfterIdleTimeout: a socket silent for IdleTimeout is closed with 1001
+// "idle timeout" while its reader waits for readability (waitReadable), the read deadline
+// applying to that wait as it did to gorilla's read.
+func TestIdleSocketClosedAfterIdleTimeout(t *testing.T) {
+	tg := startGateway(t, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
+	silent := tg.dial(t, "vsn=2.0.0")
+	silent.join("room:b", "1")
+	silent.expect(stateFrame("1", "room:b", 1, 0))
+	ce := silent.expectCloseFrame()
+	require.Equal(t, closeGoingAway, ce.Code)
+	require.Equal(t, "idle timeout", ce.Text)
+	require.EqualValues(t, 1, metricValue(t, tg, `headcount_gateway_errors_total{kind="idle_timeout"}`))
 }

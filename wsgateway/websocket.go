@@ -1,8 +1,10 @@
 package wsgateway
 
 import (
+	"bufio"
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -13,6 +15,8 @@ import (
 type wsTransport struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
+	br           *bufio.Reader   // what gorilla reads through, or nil when not known (reader only)
+	raw          syscall.RawConn // the socket for waitReadable, or nil
 }
 
 var _ transport = (*wsTransport)(nil)
@@ -41,12 +45,18 @@ func (w *wsTransport) abort() {
 }
 
 // nextFrame waits for the socket's next frame. Its stack is all an idle socket holds (see
-// runSocket): keep it small.
-func (c *conn) nextFrame(ws *websocket.Conn) (int, []byte, error) {
-	if err := ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout)); err != nil {
+// runSocket): with nothing buffered, it waits for the socket to become readable before it
+// calls into gorilla, whose read path is deeper than the runtime poller's wait.
+func (w *wsTransport) nextFrame(idle time.Duration) (int, []byte, error) {
+	if err := w.ws.SetReadDeadline(time.Now().Add(idle)); err != nil {
 		return 0, nil, err
 	}
-	return ws.ReadMessage()
+	if w.raw != nil && w.br.Buffered() == 0 {
+		if err := waitReadable(w.raw); err != nil {
+			return 0, nil, err
+		}
+	}
+	return w.ws.ReadMessage()
 }
 
 // serveFrame handles what nextFrame returned; it reports whether the socket is still open.
