@@ -113,7 +113,8 @@ func TestNetnsWebhookPartition(t *testing.T) {
 	both := ownedBy(t, "b", all, "both:")     // clients on a and c, one more on b during it
 	stay := ownedBy(t, "a", all, "stay:")     // a client on c only, all along
 	cleave := ownedBy(t, "c", all, "cleave:") // clients on a and c; c's leaves during it
-	topics := []string{gone, fresh, both, stay, cleave}
+	held := ownedBy(t, "a", all, "held:")     // a client on a only, all along: c says vacated
+	topics := []string{gone, fresh, both, stay, cleave, held}
 	var clients []liveClient
 	join := func(node, topic string) {
 		clients = append(clients, liveClient{node, topic, dial(t, nodes[node].http, topic, "")})
@@ -134,6 +135,7 @@ func TestNetnsWebhookPartition(t *testing.T) {
 	join("c", stay)
 	join("a", cleave)
 	join("c", cleave)
+	join("a", held)
 	eventually(t, convergeBound, "receiver state before the partition", func() error {
 		return rcv.Match(countsOf(clients, all...), true)
 	})
