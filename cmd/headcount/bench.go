@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/headcount-io/headcount/gossip"
 	"github.com/headcount-io/headcount/testcluster"
 	"github.com/headcount-io/headcount/tracker"
+	"github.com/headcount-io/headcount/wsgateway/wsload"
 )
 
 // benchFlags are the flags of 'headcount bench'.
@@ -126,12 +129,23 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if run["fanout"] {
 		progress(fmt.Sprintf("WebSocket fan-out, %d sockets", b.fanout.clients))
 		rows, err := benchFanout(ctx, b.fanout, b.timeout)
+		if timedOut(err) {
+			// --timeout bounds the whole run (open, rounds, churn); thousands of sockets need more.
+			return fmt.Errorf("fan-out: %w: %d sockets did not finish within --timeout %v; raise it", err, b.fanout.clients, b.timeout)
+		}
 		if err != nil {
 			return fmt.Errorf("fan-out: %w", err)
 		}
 		results = append(results, rows...)
 	}
 	return b.print(e.stdout, "headcount bench "+strings.Join(args, " "), results)
+}
+
+// timedOut reports whether err comes from the run's deadline: a phase of the load generator
+// out of time, or a dial or read cut short by it.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, wsload.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // sizes returns the cluster sizes of --nodes.

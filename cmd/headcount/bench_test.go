@@ -74,3 +74,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// A fan-out that does not fit --timeout says so and names the flag, instead of a bare "timed
+// out" from the load generator's last phase.
+func TestBenchFanoutTimeoutNamesTheFlag(t *testing.T) {
+	r := runCmd(t, nil, "bench", "--only", "fanout", "--ws-clients", "200", "--timeout", "1ms")
+	if r.code != 1 || !strings.Contains(r.stderr, "did not finish within --timeout 1ms; raise it") {
+		t.Fatalf("got %+v", r)
+	}
+}
