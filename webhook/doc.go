@@ -48,7 +48,8 @@
 // sent while it believed it owned a topic is superseded. A node also corrects its own last word
 // on a topic it no longer owns: having told the receiver occupied (or tried to: a timed-out POST
 // may have been processed), it sends topic_vacated when it sees the topic empty, and the
-// reverse, since the owner may never have seen what it reported. After the cluster quiesces,
+// reverse (a topic_occupied alone: counts follow in the owner's next re-send or the next
+// change), since the owner may never have seen what it reported. After the cluster quiesces,
 // every node's view is the truth and every node's last word agrees with its view, so the last
 // event the receiver got for every topic matches the truth. A node that has not caught up (after
 // a heal) may send a wrong state for a while, corrected when its view catches up. The simulator
