@@ -179,11 +179,10 @@ func (c *Core) Forget(topic string) {
 
 // dropOut takes ts out of the outbox; its entry in order is skipped when it comes up.
 func (c *Core) dropOut(ts *topicState) {
-	c.queued -= len(ts.out.pend)
+	c.clearPend(ts)
 	if ts.out.resync {
 		c.resyncs--
 	}
-	clear(ts.out.pend)
 	ts.out = outbox{mayOccupied: ts.out.mayOccupied, mayVacated: ts.out.mayVacated}
 }
 
@@ -317,18 +316,28 @@ func (c *Core) emit(now time.Time, topic string, ev Event, resent bool) {
 		// Full: the topic's waiting events and this one coalesce into its state, sent when
 		// its turn comes. The bound is on events; a topic waits at most once in order.
 		c.stats.DroppedQueue += uint64(len(ts.out.pend)) + 1
-		c.queued -= len(ts.out.pend)
-		clear(ts.out.pend)
-		ts.out.pend = ts.out.pend[:0]
+		c.clearPend(ts)
 		c.markResync(now, topic, ts)
 		return
 	}
+	c.push(now, ts, ev)
+	c.enqueue(now, topic, ts)
+}
+
+// push gives ev its id and appends it to ts's waiting events.
+func (c *Core) push(now time.Time, ts *topicState, ev Event) {
 	c.seq++
 	ev.ID = c.prefix + "-" + strconv.FormatUint(c.seq, 10)
 	ev.created = now
 	ts.out.pend = append(ts.out.pend, ev)
 	c.queued++
-	c.enqueue(now, topic, ts)
+}
+
+// clearPend drops ts's waiting events (the caller counts them where they are dropped).
+func (c *Core) clearPend(ts *topicState) {
+	c.queued -= len(ts.out.pend)
+	clear(ts.out.pend)
+	ts.out.pend = ts.out.pend[:0]
 }
 
 // contradicts reports whether what the receiver may hold from this node about ts, counting
@@ -537,9 +546,7 @@ func (c *Core) Next(now time.Time) *Batch {
 // that was coalesced away after a member took the topic over). The replaced events were
 // counted when they were coalesced.
 func (c *Core) stateEvents(now time.Time, topic string, ts *topicState) {
-	c.queued -= len(ts.out.pend)
-	clear(ts.out.pend)
-	ts.out.pend = ts.out.pend[:0]
+	c.clearPend(ts)
 	owner := Owner(topic, c.members) == c.self
 	if at, ok := c.lost[topic]; ok && now.Sub(at) < c.cfg.Handover {
 		owner = true
@@ -548,11 +555,7 @@ func (c *Core) stateEvents(now time.Time, topic string, ts *topicState) {
 		if !c.cfg.Events.want(ev.Name) {
 			return
 		}
-		c.seq++
-		ev.ID = c.prefix + "-" + strconv.FormatUint(c.seq, 10)
-		ev.created = now
-		ts.out.pend = append(ts.out.pend, ev)
-		c.queued++
+		c.push(now, ts, ev)
 		c.stats.Emitted++
 		c.stats.Resent++
 	}
