@@ -26,16 +26,11 @@ func memberNamed(n *gossip.Node, name string) (gossip.Member, bool) {
 func TestFailedMemberIsListedAsFailed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := bubbleNet(t)
-		ta, err := net.NewTransport("")
-		require.NoError(t, err)
-		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
-		tb, err := net.NewTransport("")
-		require.NoError(t, err)
-		b := start(t, "b", func(c *gossip.Config) { c.Transport = tb; c.Join = []string{a.Addr()} })
+		a := bubbleNode(t, net, "a", nil)
+		b, tb := crashableNode(t, net, "b", joinTo(a))
 		advanceUntil(t, eventually, "a sees b", func() bool { return a.NumMembers() == 2 })
 		crashed := time.Now()
-		require.NoError(t, tb.Shutdown())
-		require.NoError(t, b.Close())
+		crash(t, b, tb)
 		took := advanceUntil(t, eventually, "b listed as failed", func() bool {
 			m, ok := memberNamed(a, "b")
 			return ok && m.Status == gossip.StatusFailed
@@ -62,9 +57,7 @@ func (d plainDelegate) MergeRemoteState(buf []byte, _ bool) {}
 func TestBadMetaMemberIsListedIncompatible(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := bubbleNet(t)
-		ta, err := net.NewTransport("")
-		require.NoError(t, err)
-		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
+		a := bubbleNode(t, net, "a", nil)
 		tx, err := net.NewTransport("")
 		require.NoError(t, err)
 		mc := memberlist.DefaultLocalConfig()

@@ -205,24 +205,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestRestartAtNewAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := bubbleNet(t)
-		ta, err := net.NewTransport("")
-		require.NoError(t, err)
-		a := start(t, "a", func(c *gossip.Config) { c.Transport = ta })
-		tb, err := net.NewTransport("")
-		require.NoError(t, err)
-		b := start(t, "b", func(c *gossip.Config) { c.Transport = tb; c.Join = []string{a.Addr()} })
-		_, err = b.Tracker().Track(1, "old", "", nil)
+		a := bubbleNode(t, net, "a", nil)
+		b, tb := crashableNode(t, net, "b", joinTo(a))
+		_, err := b.Tracker().Track(1, "old", "", nil)
 		require.NoError(t, err)
 		advanceUntil(t, eventually, "a counts old", func() bool { return a.Tracker().Count("old").Viewers == 1 })
 
-		require.NoError(t, tb.Shutdown()) // crash
-		require.NoError(t, b.Close())
+		crash(t, b, tb)
 		// The epoch is the boot time: in a bubble, a restart in the same virtual instant would
 		// boot the same incarnation again.
 		time.Sleep(time.Millisecond)
-		tb2, err := net.NewTransport("")
-		require.NoError(t, err)
-		b2 := start(t, "b", func(c *gossip.Config) { c.Transport = tb2; c.Join = []string{a.Addr()} })
+		b2, tb2 := crashableNode(t, net, "b", joinTo(a))
 		_, err = b2.Tracker().Track(1, "new", "", nil)
 		require.NoError(t, err)
 		advanceUntil(t, eventually, "a counts new, not old", func() bool {

@@ -37,6 +37,13 @@ func bubbleNet(t *testing.T) *memnet.Network {
 // bubbleNode starts a node on net; tweak may change its config.
 func bubbleNode(t *testing.T, net *memnet.Network, name string, tweak func(*gossip.Config)) *gossip.Node {
 	t.Helper()
+	n, _ := crashableNode(t, net, name, tweak)
+	return n
+}
+
+// crashableNode is bubbleNode that also returns the node's transport, for crash (or its address).
+func crashableNode(t *testing.T, net *memnet.Network, name string, tweak func(*gossip.Config)) (*gossip.Node, *memnet.Transport) {
+	t.Helper()
 	tp, err := net.NewTransport("")
 	require.NoError(t, err)
 	return start(t, name, func(c *gossip.Config) {
@@ -44,7 +51,19 @@ func bubbleNode(t *testing.T, net *memnet.Network, name string, tweak func(*goss
 		if tweak != nil {
 			tweak(c)
 		}
-	})
+	}), tp
+}
+
+// crash stops n as a crash does: its transport goes first, so it says no goodbye.
+func crash(t *testing.T, n *gossip.Node, tp *memnet.Transport) {
+	t.Helper()
+	require.NoError(t, tp.Shutdown())
+	require.NoError(t, n.Close())
+}
+
+// joinTo is a bubbleNode tweak that joins the node to a.
+func joinTo(a *gossip.Node) func(*gossip.Config) {
+	return func(c *gossip.Config) { c.Join = []string{a.Addr()} }
 }
 
 // advanceUntil moves the virtual clock in 1 ms steps until cond holds, failing after limit of
