@@ -70,6 +70,20 @@ func dialN(t *testing.T, n *agentProc, k int) []*wsClient {
 	return out
 }
 
+// threeUp starts agents a, b and c on lab, opens sockets[i] sockets to the i-th, and waits
+// until all three count every socket.
+func threeUp(t *testing.T, lab *netLab, sockets [3]int) (a, b, c *agentProc) {
+	t.Helper()
+	nodes := labCluster(t, lab, "a", "b", "c")
+	total := 0
+	for i, n := range nodes {
+		dialN(t, n, sockets[i])
+		total += sockets[i]
+	}
+	expectCounts(t, "all up", [2]int{total, 0}, nodes...)
+	return nodes[0], nodes[1], nodes[2]
+}
+
 // memberView is one entry of /v1/members.
 type memberView struct {
 	Name, Status, Addr string
@@ -120,12 +134,7 @@ func counter(t *testing.T, n *agentProc, name string) uint64 {
 // old incarnation's presences left as ghosts, until it restarted again.
 func TestNetnsRestartAfterClockStepBack(t *testing.T) {
 	lab := newNetLab(t)
-	nodes := labCluster(t, lab, "a", "b", "c")
-	a, b, c := nodes[0], nodes[1], nodes[2]
-	dialN(t, a, 2)
-	dialN(t, b, 2)
-	dialN(t, c, 2)
-	expectCounts(t, "all up", [2]int{6, 0}, a, b, c)
+	a, b, c := threeUp(t, lab, [3]int{2, 2, 2})
 	before := member(t, a, "b").Epoch
 
 	b.signal(t, syscall.SIGKILL)
@@ -148,12 +157,7 @@ func TestNetnsRestartAfterClockStepBack(t *testing.T) {
 // incarnation: the real node's presences vanished cluster-wide, also after the impostor died.
 func TestNetnsSameNameImpostor(t *testing.T) {
 	lab := newNetLab(t)
-	nodes := labCluster(t, lab, "a", "b", "c")
-	a, b, c := nodes[0], nodes[1], nodes[2]
-	dialN(t, a, 1)
-	dialN(t, b, 3)
-	dialN(t, c, 1)
-	expectCounts(t, "all up", [2]int{5, 0}, a, b, c)
+	a, b, c := threeUp(t, lab, [3]int{1, 3, 1})
 	realB := member(t, a, "b")
 	ignored := func() uint64 {
 		return counter(t, a, "headcount_tracker_ignored_total") + counter(t, c, "headcount_tracker_ignored_total")
@@ -192,12 +196,7 @@ func TestNetnsSameNameImpostor(t *testing.T) {
 // datagram pings fail get anti-entropy by stream.
 func TestNetnsUDPBlockedTCPOpen(t *testing.T) {
 	lab := newNetLab(t)
-	nodes := labCluster(t, lab, "a", "b", "c")
-	a, b, c := nodes[0], nodes[1], nodes[2]
-	dialN(t, a, 1)
-	dialN(t, b, 1)
-	dialN(t, c, 1)
-	expectCounts(t, "all up", [2]int{3, 0}, a, b, c)
+	a, b, c := threeUp(t, lab, [3]int{1, 1, 1})
 
 	bns := b.netns
 	lab.iptables(bns, "-A", "INPUT", "-p", "udp", "-j", "DROP")
@@ -208,7 +207,7 @@ func TestNetnsUDPBlockedTCPOpen(t *testing.T) {
 	expectCountsWithin(t, faultBound, "UDP blocked on b", [2]int{9, 0}, a, b, c)
 	onA[0].close()
 	expectCountsWithin(t, faultBound, "UDP blocked on b, a socket closed on a", [2]int{8, 0}, a, b, c)
-	for _, n := range nodes {
+	for _, n := range []*agentProc{a, b, c} {
 		expectAlive(t, n, "a", "b", "c") // memberlist keeps everyone alive over TCP
 	}
 	if counter(t, a, "headcount_gossip_stream_fallbacks_total")+counter(t, b, "headcount_gossip_stream_fallbacks_total") == 0 {
