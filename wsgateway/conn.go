@@ -35,9 +35,10 @@ type sharedFrame struct {
 // conn is one client connection speaking the Phoenix protocol, whatever transport carries it:
 // the channel logic lives here once, the transport only moves frames. The connection's reader
 // (the WebSocket's chain of runSocket goroutines, one at a time, or a long-poll session's POST
-// handler under the session's lock) owns chans and the join bucket. A writer goroutine runs only while the queue has frames (an
-// idle connection holds no writer stack); there is at most one at a time and it owns transport
-// writes. mu guards the queue, the writer state and every sub's counts.
+// handler under the session's lock) owns chans and the join bucket. A writer goroutine runs
+// only while the queue has frames (an idle connection holds no writer stack); there is at most
+// one at a time and it owns transport writes. mu guards the queue, the writer state and every
+// sub's counts.
 type conn struct {
 	g    *Gateway
 	t    transport // nil only in tests of the queue
