@@ -131,7 +131,7 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 	if n.host != nil {
 		// Every live member is queued for the worker before it starts; the new meta spreads
 		// whether or not memberlist has broadcast it within the bound.
-		if err := n.host.attach(n, time.Millisecond); err != nil && errors.Is(err, ErrHostInUse) {
+		if err := n.host.attach(n, time.Millisecond); errors.Is(err, ErrHostInUse) {
 			if n.coll != nil {
 				cfg.Registerer.Unregister(n.coll)
 			}

@@ -11,7 +11,7 @@ import (
 //	sectionMagic, then (kind byte, uvarint length, payload) for each non-empty part
 //
 // in any order; a decoder skips kinds it does not know, so a later version may add parts.
-// Every user message carries its kind as its first byte instead (see Host.NotifyMsg).
+// Every user message carries its kind as its first byte instead (see hostDelegate.NotifyMsg).
 const sectionMagic = 0xC9
 
 // Kinds of section and message prefixes.

@@ -134,7 +134,8 @@ func (n *Node) sendGoodbyes(ctx context.Context, gs []goodbye) {
 }
 
 // Close stops the node without a goodbye: peers see a crash and hide its presences after failure
-// detection (on a Host: at once, when its meta is withdrawn; the service's memberlist stays up). It waits for every goroutine of the node and is idempotent. Use Leave for a graceful
+// detection (on a Host: at once, when its meta is withdrawn; the service's memberlist stays
+// up). It waits for every goroutine of the node and is idempotent. Use Leave for a graceful
 // stop.
 func (n *Node) Close() error {
 	n.lifeMu.Lock()
