@@ -527,3 +527,25 @@ func TestBatchLeadingEdgeAfterQuiet(t *testing.T) {
 		t.Fatalf("%d batches, want the second holding two and three", len(r.sent))
 	}
 }
+
+// Forget takes a topic's waiting events (and its mark to re-send its state) out of the outbox:
+// nothing of it is sent, and Stats.Queued counts only what is left.
+func TestForgetDropsTheTopicsWaitingEvents(t *testing.T) {
+	r := testCore(t, "a", func(c *webhook.Config) { c.QueueMax = 2 })
+	r.observe("room", counts(1, 0))
+	r.observe("hall", counts(1, 0))
+	r.observe("yard", counts(1, 0)) // the queue is full: yard is marked to re-send its state
+	if q := r.c.Stats().Queued; q != 3 {
+		t.Fatalf("Queued = %d, want 3 (two events and a mark)", q)
+	}
+	r.c.Forget("room")
+	r.c.Forget("yard")
+	if q := r.c.Stats().Queued; q != 1 {
+		t.Fatalf("Queued = %d after Forget, want 1 (hall's event)", q)
+	}
+	r.step(time.Second)
+	r.want("occupied hall")
+	if q := r.c.Stats().Queued; q != 0 {
+		t.Fatalf("Queued = %d after delivery, want 0", q)
+	}
+}
