@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/headcount-io/headcount/crdt"
@@ -51,15 +52,7 @@ func (n *Net) Put(t *tracker.Tracker) {
 		return
 	}
 	n.nodes = append(n.nodes, nd)
-	slices.SortFunc(n.nodes, func(a, b *Node) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(n.nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Tracker returns the tracker of the node with that name, or nil.
@@ -154,7 +147,7 @@ func (n *Net) routeManual(from *Node, o tracker.Outbound, buf []byte) {
 	}
 }
 
-// checkNotOwn panics if m gives to its own entries.
+// checkNotOwn panics if m gives to (a delta or snapshot) its own entries.
 func checkNotOwn(from, to crdt.Replica, m crdt.Message) {
 	var owner crdt.Replica
 	switch m := m.(type) {
