@@ -59,8 +59,9 @@ func diffFrame() []byte {
 // Floor measures what the hardware allows a fan-out: Conns loopback TCP connections in this
 // process, and per round one presence_diff frame written to each of them by Writers
 // goroutines with nothing else (no WebSocket library, no deadlines, no queues), while one
-// goroutine per connection reads it and takes its count, as a watcher of Run does. A fan-out of one count change to Conns sockets cannot beat it on
-// the same machine; `headcount bench` prints the ratio.
+// goroutine per connection reads it and takes its count, as a watcher of Run does. A fan-out
+// of one count change to Conns sockets cannot beat it on the same machine; `headcount bench`
+// prints the ratio.
 func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	if cfg.Writers == 0 {
 		cfg.Writers = runtime.GOMAXPROCS(0)
@@ -68,7 +69,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	frame := diffFrame()
 	res := FloorResult{Conns: cfg.Conns, Writers: cfg.Writers, FrameBytes: len(frame)}
 	if cfg.Conns <= 0 || cfg.Rounds <= 0 || cfg.Writers < 0 || cfg.Timeout <= 0 {
-		return res, errors.New("wsload: Floor needs Conns, Rounds and Timeout > 0")
+		return res, errors.New("wsload: Floor needs Conns, Rounds and Timeout > 0 and Writers >= 0")
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
