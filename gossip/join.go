@@ -122,14 +122,24 @@ func (n *Node) nextReclaim(tried map[string]bool) (time.Time, bool) {
 		ok bool
 	)
 	for _, f := range *n.failed.Load() {
-		if f.conflict == "" || live[f.conflict] || tried[f.conflict] {
+		if !reclaimable(f, live, tried) {
 			continue
 		}
-		if due := f.since.Add(n.cfg.DeadNodeReclaimTime + reclaimMargin); !ok || due.Before(at) {
+		if due := n.reclaimAt(f); !ok || due.Before(at) {
 			at, ok = due, true
 		}
 	}
 	return at, ok
+}
+
+// reclaimable reports whether f has a refused newcomer to join: one not live and not yet tried.
+func reclaimable(f failedPeer, live, tried map[string]bool) bool {
+	return f.conflict != "" && !live[f.conflict] && !tried[f.conflict]
+}
+
+// reclaimAt is when memberlist accepts f's refused newcomer, with reclaimMargin.
+func (n *Node) reclaimAt(f failedPeer) time.Time {
+	return f.since.Add(n.cfg.DeadNodeReclaimTime + reclaimMargin)
 }
 
 // reclaimTargets returns the refused newcomers' addresses, not yet tried, that memberlist now
@@ -138,8 +148,7 @@ func (n *Node) reclaimTargets(now time.Time, tried map[string]bool) []string {
 	live := n.liveAddrs()
 	var out []string
 	for _, f := range *n.failed.Load() {
-		if f.conflict != "" && !live[f.conflict] && !tried[f.conflict] &&
-			now.Sub(f.since) >= n.cfg.DeadNodeReclaimTime+reclaimMargin {
+		if reclaimable(f, live, tried) && !now.Before(n.reclaimAt(f)) {
 			out = append(out, f.conflict)
 		}
 	}
