@@ -118,14 +118,21 @@ func noSlowHealing(int) gossip.Config {
 // old address is dead and reclaimable.
 func TestFaultRestartAtNewAddressIsAdmittedFast(t *testing.T) {
 	c := newCluster(t, testcluster.Options{Nodes: 3, Gossip: noSlowHealing})
+	restartAtNewAddress(t, c, "new-address") // push/pull is an hour away: only the fast path can do it
+}
+
+// restartAtNewAddress crashes the last of c's 3 nodes and restarts it at a new address with a
+// presence on topic, and requires that everyone counts it within 10 s.
+func restartAtNewAddress(t *testing.T, c *testcluster.Cluster, topic string) {
+	t.Helper()
 	spread(t, c, 4, 2)
 	c.RequireConverged(t, converge)
 	require.NoError(t, c.Kill(2))
 	require.NoError(t, c.RestartAt(2, ""))
-	_, err := c.Node(2).Track("new-address", "")
+	_, err := c.Node(2).Track(topic, "")
 	require.NoError(t, err)
-	c.RequireConverged(t, 10*time.Second) // push/pull is an hour away: only the fast path can do it
-	require.Equal(t, 1, c.Node(0).Tracker().Count("new-address").Viewers)
+	c.RequireConverged(t, 10*time.Second)
+	require.Equal(t, 1, c.Node(0).Tracker().Count(topic).Viewers)
 }
 
 // Fault 4, the timing: the peers that refused the newcomer join it the moment memberlist accepts
@@ -140,14 +147,7 @@ func TestFaultRestartAtNewAddressReclaimedOnTime(t *testing.T) {
 		g.FastRejoinMin, g.FastRejoinMax = time.Minute, time.Minute
 		return g
 	}})
-	spread(t, c, 4, 2)
-	c.RequireConverged(t, converge)
-	require.NoError(t, c.Kill(2))
-	require.NoError(t, c.RestartAt(2, ""))
-	_, err := c.Node(2).Track("reclaimed", "")
-	require.NoError(t, err)
-	c.RequireConverged(t, 10*time.Second)
-	require.Equal(t, 1, c.Node(0).Tracker().Count("reclaimed").Viewers)
+	restartAtNewAddress(t, c, "reclaimed")
 	for _, i := range []int{0, 1} {
 		require.Equal(t, 3, c.Node(i).Gossip().NumMembers())
 	}
