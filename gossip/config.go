@@ -90,7 +90,7 @@ type Config struct {
 	// FlushPacketBudget bounds the datagrams a second that flushing local changes may cost in a
 	// large cluster (default 4000; 0 = no bound). A flush sends one datagram to every live peer,
 	// so at one flush per BroadcastInterval the cost grows with the cluster; beyond
-	// FlushPacketBudget x BroadcastInterval peers (21 with the defaults) the batching window grows
+	// FlushPacketBudget x BroadcastInterval peers (20 with the defaults) the batching window grows
 	// to peers / FlushPacketBudget (32 ms at 128 nodes), up to TickInterval (so the bound holds up
 	// to 201 nodes). Bigger batches cost fewer bytes per op, and a change waits at most one window
 	// (docs/scaling.md).
