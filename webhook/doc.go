@@ -69,10 +69,10 @@
 //
 // With no store, some losses cannot be repaired: a node that crashes before its presences
 // replicated can take their join or their end with it, and a sender that crashes leaves its
-// topic_occupied standing for a topic the node taking over never saw occupied; a sender that dies while partitioned
-// away from the others, or a node that saw the others fail while they never saw it fail (a
-// partition shorter than their failure detection), leaves events no one supersedes until the
-// topic changes again; a whole-cluster crash loses every topic's state (no topic_vacated for
+// topic_occupied standing for a topic the node taking over never saw occupied; a sender that
+// dies while partitioned away from the others, or a node that saw the others fail while they
+// never saw it fail (a partition shorter than their failure detection), leaves events no one
+// supersedes until the topic changes again; a whole-cluster crash loses every topic's state (no topic_vacated for
 // those occupied then). The promise assumes a member's appearance reaches every node within
 // Settle - Handover - Timeout of the first.
 //
