@@ -288,7 +288,8 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 // a new goroutine for the next. The reader is a chain of goroutines rather than one for the
 // socket's lifetime because a goroutine's stack never shrinks below half of what it once
 // needed: handling a join (authorization, the tracker, the answers) grows it to 8 KB, while
-// waiting for the next frame needs 4 KB, and each frame's successor starts small. One runs
+// waiting for the next frame needs 2 KB (waitReadable, on Linux; 4 KB in gorilla's read
+// elsewhere), and each frame's successor starts small. One runs
 // at a time and each starts its successor as its last act, so the chain reads frames in
 // order and owns what the reader owns (see conn). The goroutine that finds the socket closed
 // removes its presences and waits for its writer.
