@@ -81,6 +81,8 @@ func start(name string, join ...string) (*service, *gossip.Host, *node.Node, err
 	}
 	if len(join) > 0 {
 		if _, err := h.Memberlist().Join(join); err != nil {
+			_ = nd.Close()
+			_ = h.Memberlist().Shutdown()
 			return nil, nil, nil, err
 		}
 	}
@@ -94,6 +96,8 @@ func run(w io.Writer) error {
 	}
 	b, hb, nb, err := start("svc-b", ha.Memberlist().LocalNode().Address())
 	if err != nil {
+		_ = na.Close()
+		_ = ha.Memberlist().Shutdown()
 		return err
 	}
 	a.set("maintenance at noon")
