@@ -79,9 +79,8 @@ type Config struct {
 	// guards: a live node falsely declared dead (loss) whose name a second process with the same
 	// name (a mis-deployed replica) would take over if it announced itself before the live node
 	// refutes (refutations take tens of milliseconds); the live node is then refused until the
-	// other process dies. The LAN profile's 500 ms is well above a refutation and kept a node
-	// restarted at a new address visible within about 2 s (BENCHMARKS.md [Q], measured with
-	// SuspicionMult 3; the profile's 4 adds one ProbeInterval of failure detection).
+	// other process dies. The LAN profile's 500 ms is well above a refutation and keeps a node
+	// restarted at a new address visible within about 2.2 s, 2.7 s at worst (BENCHMARKS.md [Q]).
 	DeadNodeReclaimTime time.Duration
 
 	// BroadcastInterval is the batching window for local changes: the first change after a quiet
