@@ -176,32 +176,7 @@ func BenchmarkFalseDowns(b *testing.B) {
 // node counts the crashed node's 100 presences (target 3 s).
 func BenchmarkCrashCleanupUnderLoss(b *testing.B) {
 	for _, p := range fdProfiles() {
-		b.Run(p.name+"/loss20", func(b *testing.B) {
-			c := benchCluster(b, 5, false, p.cfg)
-			var ds []time.Duration
-			for k := 0; k < b.N; k++ {
-				if err := c.Heal(); err != nil {
-					b.Fatal(err)
-				}
-				waitMembers(b, c, time.Minute)
-				topics := trackOn(b, c, 4, "crash-loss")
-				setLoss(b, c, 0.2)
-				start := time.Now()
-				if err := c.Kill(4); err != nil {
-					b.Fatal(err)
-				}
-				ds = append(ds, timeUntilGone(b, c, 4, topics, start))
-				if err := c.Heal(); err != nil {
-					b.Fatal(err)
-				}
-				if err := c.Restart(4); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(percentile(ds, 0.5), "p50-ms")
-			b.ReportMetric(percentile(ds, 1), "max-ms")
-			b.ReportMetric(0, "ns/op")
-		})
+		b.Run(p.name+"/loss20", func(b *testing.B) { crashCleanup(b, p.cfg, 0.2) })
 	}
 }
 
