@@ -42,6 +42,9 @@ func TestFaultSameNameImpostorChangesNothing(t *testing.T) {
 	for _, epoch := range []uint64{0, 1} { // a higher and a lower epoch
 		im, err := c.StartImpostor(1, epoch)
 		require.NoError(t, err)
+		// Its Tracks are flushed once, to the members it sees then: wait until it sees both
+		// others, or the delta may go to no one and the wait below time out (2 runs in 15 did).
+		require.Eventually(t, func() bool { return im.Gossip().NumMembers() >= 3 }, converge, 10*time.Millisecond)
 		for o := range 5 {
 			_, err := im.Tracker().Track(tracker.Owner(o+1), "t0", "", nil)
 			require.NoError(t, err)
