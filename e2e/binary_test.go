@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "headcount")
-	args := []string{"build", "-o", binary}
+	// The testing hooks (--test-clock-offset) exist only in a build with this tag.
+	args := []string{"build", "-tags", "headcount_testhooks", "-o", binary}
 	if raceBuild {
 		args = append(args, "-race")
 	}

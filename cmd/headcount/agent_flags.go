@@ -62,7 +62,8 @@ type agentFlags struct {
 	allowShortJWTSecret bool
 
 	// testClockOffset is added to the wall clock when the boot epoch is
-	// chosen (hidden: a testing hook for issue 9's clock-step fault).
+	// chosen: a testing hook for issue 9's clock-step fault, registered only
+	// in test builds (testhooks.go).
 	testClockOffset time.Duration
 
 	// Webhooks (issue 13).
@@ -128,11 +129,9 @@ func (a *agentFlags) register(fs *flagSet) {
 	// Operator (issue 14).
 	fs.BoolVar(&a.allowShortJWTSecret, "allow-short-jwt-secret", false, "accept a JWT key shorter than 32 bytes (refused by default: short HS256 keys can be brute-forced from one token)")
 
-	// Testing hook (issue 9), hidden from -h: the e2e suite restarts a node
-	// as if its wall clock had stepped back (NTP, VM migration), which must
-	// not matter since incarnations are ordered by membership, not epochs.
-	fs.DurationVar(&a.testClockOffset, "test-clock-offset", 0, "added to the wall clock when choosing the boot epoch (testing only)")
-	fs.hide("test-clock-offset")
+	// Testing hooks (issue 9): only in a binary built with the
+	// headcount_testhooks tag (testhooks.go), never in a release.
+	registerTestHooks(fs, a)
 
 	// Webhooks (issue 13).
 	a.webhook.register(fs)

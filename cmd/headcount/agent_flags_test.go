@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 // resolveAgent parses and resolves agent flags.
@@ -190,34 +188,5 @@ func TestUsageErrorUnwraps(t *testing.T) {
 	inner := errors.New("x")
 	if !errors.Is(usageError{inner}, inner) {
 		t.Fatal("usageError does not unwrap")
-	}
-}
-
-// --test-clock-offset (issue 9's clock-step fault in the e2e suite) moves the boot epoch and is
-// left out of -h.
-func TestTestClockOffsetIsHiddenAndSetsTheEpoch(t *testing.T) {
-	if r := runCmd(t, nil, "agent", "-h"); r.code != 0 || strings.Contains(r.stdout, "test-clock-offset") || !strings.Contains(r.stdout, "-name string") {
-		t.Fatalf("agent -h: %+v", r)
-	}
-	a, err := parseAgent(t, nil, "--test-clock-offset", "-1h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := a.resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	nc, err := nodeConfig(cfg, ln, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	epoch := time.Unix(0, int64(nc.Tracker.Epoch))
-	if d := time.Since(epoch); d < 59*time.Minute || d > 61*time.Minute {
-		t.Fatalf("boot epoch %v is %v before now, want about 1h", epoch, d)
 	}
 }

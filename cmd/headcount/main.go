@@ -134,17 +134,6 @@ type flagSet struct {
 	// extraEnv are HEADCOUNT_* variables the subcommand reads that are not
 	// flags (secrets); see withConfigFile.
 	extraEnv []string
-	// hidden are flags left out of -h: testing hooks, documented where they
-	// are registered.
-	hidden map[string]bool
-}
-
-// hide leaves the named flag out of -h.
-func (fs *flagSet) hide(name string) {
-	if fs.hidden == nil {
-		fs.hidden = make(map[string]bool)
-	}
-	fs.hidden[name] = true
 }
 
 // newFlagSet returns the flags of the subcommand named by the first word of
@@ -175,15 +164,9 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		fmt.Fprint(w, " and from the --config file")
 	}
 	fmt.Fprint(w, "; flags may follow arguments):\n")
-	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-	fs.VisitAll(func(f *flag.Flag) {
-		if !fs.hidden[f.Name] {
-			shown.Var(f.Value, f.Name, f.Usage)
-			shown.Lookup(f.Name).DefValue = f.DefValue
-		}
-	})
-	shown.SetOutput(w)
-	shown.PrintDefaults()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // noArgs returns a usage error if positional arguments are left.
