@@ -17,6 +17,7 @@ type Entry struct {
 	Meta []byte
 
 	owner *Replica
+	slot  int32 // 1 + the entry's index in its EntrySet, 0 when in none
 }
 
 // Owner returns the replica that owns the entry (the zero Replica for an

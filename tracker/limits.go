@@ -2,44 +2,48 @@ package tracker
 
 import "fmt"
 
-// localCount counts this node's own presences, in total and per topic, for
-// Config.MaxLocalPresences and Config.MaxLocalTopics. Guarded by Tracker.mu.
+// localCount counts this node's own presences, in total and in topics, for
+// Config.MaxLocalPresences and Config.MaxLocalTopics; the count per topic is
+// topicState.local (a local presence is always visible, so its topic has a
+// state). Guarded by Tracker.mu.
 type localCount struct {
 	presences int
-	topics    map[string]int
+	topics    int // topics with a local presence
 	refused   uint64
 }
 
-// admit counts one more local presence in topic, or returns the cap it
-// would exceed (0 = no limit).
-func (l *localCount) admit(topic string, maxPresences, maxTopics int) error {
+// admit checks that one more local presence in the topic whose state is ts
+// (nil when it has none) stays within the caps (0 = no limit), or returns
+// the cap it would exceed.
+func (l *localCount) admit(ts *topicState, maxPresences, maxTopics int) error {
 	if maxPresences > 0 && l.presences >= maxPresences {
 		l.refused++
 		return fmt.Errorf("%w (%d)", ErrTooManyPresences, maxPresences)
 	}
-	n := l.topics[topic]
-	if n == 0 && maxTopics > 0 && len(l.topics) >= maxTopics {
+	if (ts == nil || ts.local == 0) && maxTopics > 0 && l.topics >= maxTopics {
 		l.refused++
 		return fmt.Errorf("%w (%d)", ErrTooManyTopics, maxTopics)
 	}
-	if l.topics == nil {
-		l.topics = make(map[string]int)
-	}
-	l.topics[topic] = n + 1
-	l.presences++
 	return nil
 }
 
-// release counts one local presence in topic less.
-func (l *localCount) release(topic string) {
-	n, ok := l.topics[topic]
-	if !ok {
+// count counts one more local presence in the topic whose state is ts.
+func (l *localCount) count(ts *topicState) {
+	if ts.local == 0 {
+		l.topics++
+	}
+	ts.local++
+	l.presences++
+}
+
+// release counts one local presence less in the topic whose state is ts.
+func (l *localCount) release(ts *topicState) {
+	if ts == nil || ts.local == 0 {
 		return
 	}
+	ts.local--
 	l.presences--
-	if n <= 1 {
-		delete(l.topics, topic)
-	} else {
-		l.topics[topic] = n - 1
+	if ts.local == 0 {
+		l.topics--
 	}
 }

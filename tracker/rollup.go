@@ -150,7 +150,7 @@ func (t *Tracker) rollupLocked(prefix string) (*rollup, error) {
 		if !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		for e := range ts.entries {
+		for e := range ts.entries.All() {
 			r.add(e)
 		}
 		it := &rankItem{r: r, topic: name, ts: ts}

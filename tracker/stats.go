@@ -41,6 +41,6 @@ func (t *Tracker) Stats() Stats {
 		}
 	}
 	s.Dead = len(t.deadAt)
-	s.LocalPresences, s.LocalTopics, s.LocalRefused = t.local.presences, len(t.local.topics), t.local.refused
+	s.LocalPresences, s.LocalTopics, s.LocalRefused = t.local.presences, t.local.topics, t.local.refused
 	return s
 }

@@ -7,21 +7,26 @@ import "github.com/headcount-io/headcount/crdt"
 type topicState struct {
 	viewers int
 	conns   int
+	local   int              // presences owned by this node, for the caps (limits.go)
 	users   map[string]int32 // user id -> visible connections
-	entries map[*crdt.Entry]struct{}
+	entries crdt.EntrySet
 	ranks   []*rankItem // one per roll-up covering the topic (rollup.go)
 }
 
-func (t *Tracker) join(e *crdt.Entry) {
-	ts := t.topics[e.Topic]
+func (t *Tracker) join(e *crdt.Entry) { t.joinIn(t.topics[e.Topic], e) }
+
+// joinIn counts e visible in its topic, whose state is ts (nil when the
+// topic has none yet), and returns the topic's state.
+func (t *Tracker) joinIn(ts *topicState, e *crdt.Entry) *topicState {
 	if ts == nil {
-		ts = &topicState{entries: make(map[*crdt.Entry]struct{})}
+		ts = &topicState{}
 		if len(t.rollups) > 0 {
 			ts.ranks = t.rollupsOf(e.Topic, ts)
 		}
 		t.topics[e.Topic] = ts
-	} else if _, dup := ts.entries[e]; dup {
-		return
+	}
+	if !ts.entries.Add(e) {
+		return ts
 	}
 	ts.conns++
 	t.presences++
@@ -33,22 +38,20 @@ func (t *Tracker) join(e *crdt.Entry) {
 		}
 		ts.users[e.User]++
 	}
-	ts.entries[e] = struct{}{}
 	t.touch(e.Topic)
 	if len(ts.ranks) > 0 {
 		t.rollupJoin(ts, e)
 	}
+	return ts
 }
 
-func (t *Tracker) leave(e *crdt.Entry) {
-	ts := t.topics[e.Topic]
-	if ts == nil {
+func (t *Tracker) leave(e *crdt.Entry) { t.leaveFrom(t.topics[e.Topic], e) }
+
+// leaveFrom counts e no longer visible in its topic, whose state is ts.
+func (t *Tracker) leaveFrom(ts *topicState, e *crdt.Entry) {
+	if ts == nil || !ts.entries.Remove(e) {
 		return
 	}
-	if _, ok := ts.entries[e]; !ok {
-		return
-	}
-	delete(ts.entries, e)
 	ts.conns--
 	t.presences--
 	if e.User == "" {

@@ -70,7 +70,7 @@ type Tracker struct {
 
 	mu        sync.Mutex
 	state     *crdt.State
-	owners    map[Owner][]*crdt.Entry
+	owners    ownerIndex
 	topics    map[string]*topicState
 	presences int
 	local     localCount // this node's own presences and topics, for the caps
@@ -131,7 +131,7 @@ func New(cfg Config) (*Tracker, error) {
 		self:      self,
 		log:       lg.With("node", cfg.Name),
 		state:     crdt.NewState(self, crdt.Options{LogMaxOps: cfg.LogMaxOps, LogMaxBytes: cfg.LogMaxBytes, SnapshotChunk: cfg.SnapshotChunk}),
-		owners:    make(map[Owner][]*crdt.Entry),
+		owners:    newOwnerIndex(),
 		topics:    make(map[string]*topicState),
 		pending:   make(chan struct{}, 1),
 		replicas:  make(map[string]*replicaState),
@@ -168,15 +168,6 @@ func (t *Tracker) checkArgs(topic, user string, meta []byte) error {
 	return nil
 }
 
-func find(es []*crdt.Entry, topic string) int {
-	for i, e := range es {
-		if e.Topic == topic {
-			return i
-		}
-	}
-	return -1
-}
-
 // Track records that owner is present in topic, as user (anonymous when
 // user is ""), and returns the presence's ref. It returns ErrAlreadyTracked
 // if owner is already in topic, ErrInvalidTopic, ErrInvalidUser or
@@ -191,16 +182,17 @@ func (t *Tracker) Track(owner Owner, topic, user string, meta []byte) (Ref, erro
 	if t.left {
 		return 0, ErrClosed
 	}
-	es := t.owners[owner]
-	if find(es, topic) >= 0 {
+	dup, any := t.owners.find(owner, topic)
+	if dup != nil {
 		return 0, fmt.Errorf("%w: owner %d in %q", ErrAlreadyTracked, owner, topic)
 	}
-	if err := t.local.admit(topic, t.cfg.MaxLocalPresences, t.cfg.MaxLocalTopics); err != nil {
+	ts := t.topics[topic]
+	if err := t.local.admit(ts, t.cfg.MaxLocalPresences, t.cfg.MaxLocalTopics); err != nil {
 		return 0, err
 	}
 	e := t.state.Add(topic, user, uint64(owner), meta)
-	t.owners[owner] = append(es, e)
-	t.join(e)
+	t.owners.add(owner, e, any)
+	t.local.count(t.joinIn(ts, e))
 	t.signal()
 	return e.Ref, nil
 }
@@ -216,17 +208,15 @@ func (t *Tracker) Update(owner Owner, topic string, meta []byte) (Ref, error) {
 	if t.left {
 		return 0, ErrClosed
 	}
-	es := t.owners[owner]
-	i := find(es, topic)
-	if i < 0 {
+	old, _ := t.owners.find(owner, topic)
+	if old == nil {
 		return 0, fmt.Errorf("%w: owner %d in %q", ErrNoPresence, owner, topic)
 	}
-	old := es[i]
 	t.state.Remove(old.Ref)
 	e := t.state.Add(old.Topic, old.User, old.Conn, meta)
-	es[i] = e
+	t.owners.replace(owner, old, e)
+	t.join(e) // first, so that the topic's state survives the leave
 	t.leave(old)
-	t.join(e)
 	t.signal()
 	return e.Ref, nil
 }
@@ -236,18 +226,12 @@ func (t *Tracker) Update(owner Owner, topic string, meta []byte) (Ref, error) {
 func (t *Tracker) Untrack(owner Owner, topic string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	es := t.owners[owner]
-	i := find(es, topic)
-	if i < 0 {
+	e, _ := t.owners.find(owner, topic)
+	if e == nil {
 		return fmt.Errorf("%w: owner %d in %q", ErrNoPresence, owner, topic)
 	}
-	t.removeLocal(es[i])
-	es = slices.Delete(es, i, i+1)
-	if len(es) == 0 {
-		delete(t.owners, owner)
-	} else {
-		t.owners[owner] = es
-	}
+	t.removeLocal(e)
+	t.owners.remove(owner, e)
 	t.signal()
 	return nil
 }
@@ -257,27 +241,27 @@ func (t *Tracker) Untrack(owner Owner, topic string) error {
 func (t *Tracker) UntrackOwner(owner Owner) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	es := t.owners[owner]
-	for _, e := range es {
+	first, more := t.owners.take(owner)
+	if first == nil {
+		return 0
+	}
+	t.removeLocal(first)
+	for _, e := range more {
 		t.removeLocal(e)
 	}
-	delete(t.owners, owner)
-	if len(es) > 0 {
-		t.signal()
-	}
-	return len(es)
+	t.signal()
+	return 1 + len(more)
 }
 
 func (t *Tracker) removeLocal(e *crdt.Entry) {
-	t.local.release(e.Topic)
-	if t.left {
-		// After our goodbye peers have dropped us; keep the local view
-		// consistent without emitting more operations.
-		t.leave(e)
-		return
+	ts := t.topics[e.Topic]
+	t.local.release(ts)
+	if !t.left {
+		// After our goodbye peers have dropped us: the local view is kept
+		// consistent, but no more operations are emitted.
+		t.state.Remove(e.Ref)
 	}
-	t.state.Remove(e.Ref)
-	t.leave(e)
+	t.leaveFrom(ts, e)
 }
 
 // signal wakes the transport: local operations wait for Tick.
@@ -319,8 +303,8 @@ func (t *Tracker) List(topic string) []Presence {
 	if ts == nil {
 		return nil
 	}
-	out := make([]Presence, 0, len(ts.entries))
-	for e := range ts.entries {
+	out := make([]Presence, 0, ts.entries.Len())
+	for e := range ts.entries.All() {
 		out = append(out, Presence{Node: e.Owner(), Owner: Owner(e.Conn), Topic: e.Topic, User: e.User, Meta: e.Meta, Ref: e.Ref})
 	}
 	return out
