@@ -82,22 +82,22 @@ func (s *State) ApplySnapshot(sn *Snapshot) (Change, Status, error) {
 		return Change{}, Stale, nil
 	}
 	var ch Change
-	next := make(map[Seq]*Entry, len(sn.Entries))
+	next := newRefIndex(len(sn.Entries))
 	for _, e := range sn.Entries {
-		if old, ok := p.entries[e.Ref]; ok {
-			next[e.Ref] = old // same ref, same immutable entry
+		if old := p.entries.get(e.Ref); old != nil {
+			next.put(e.Ref, old) // same ref, same immutable entry
 			continue
 		}
 		e.owner = &p.owner
 		e.Topic = s.internTopic(e.Topic)
-		next[e.Ref] = e
+		next.put(e.Ref, e)
 		if !p.hidden {
 			ch.Joins = append(ch.Joins, e)
 		}
 	}
 	if !p.hidden {
-		for ref, e := range p.entries {
-			if _, ok := next[ref]; !ok {
+		for e := range p.entries.all() {
+			if next.get(e.Ref) == nil {
 				ch.Leaves = append(ch.Leaves, e)
 			}
 		}

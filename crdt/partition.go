@@ -6,7 +6,7 @@ package crdt
 type partition struct {
 	owner   Replica
 	seq     Seq
-	entries map[Seq]*Entry
+	entries refIndex
 	hidden  bool
 	log     deltaLog
 	pending []*Delta
@@ -16,15 +16,15 @@ func newPartition(owner Replica, o *Options, hidden bool) *partition {
 	return &partition{
 		owner:   owner,
 		hidden:  hidden,
-		entries: make(map[Seq]*Entry),
+		entries: newRefIndex(0),
 		log:     deltaLog{maxOps: o.LogMaxOps, maxBytes: o.LogMaxBytes},
 	}
 }
 
 // all returns the partition's entries (in no particular order).
 func (p *partition) all() []*Entry {
-	out := make([]*Entry, 0, len(p.entries))
-	for _, e := range p.entries {
+	out := make([]*Entry, 0, p.entries.len())
+	for e := range p.entries.all() {
 		out = append(out, e)
 	}
 	return out
@@ -51,11 +51,10 @@ func (p *partition) applyOps(d *Delta, s *State) Change {
 	}
 	for _, op := range d.Ops {
 		if op.Entry == nil {
-			e, ok := p.entries[op.Ref]
-			if !ok {
+			e := p.entries.del(op.Ref)
+			if e == nil {
 				continue // removed in the overlap already
 			}
-			delete(p.entries, op.Ref)
 			if !p.hidden {
 				ch.Leaves = append(ch.Leaves, e)
 			}
@@ -63,13 +62,13 @@ func (p *partition) applyOps(d *Delta, s *State) Change {
 			if op.Ref <= floor {
 				continue // already applied: the overlap of (d.From, floor]
 			}
-			if _, dup := p.entries[op.Ref]; dup {
+			if p.entries.get(op.Ref) != nil {
 				continue
 			}
 			e := op.Entry
 			e.owner = &p.owner
 			e.Topic = s.internTopic(e.Topic)
-			p.entries[op.Ref] = e
+			p.entries.put(op.Ref, e)
 			if !p.hidden {
 				ch.Joins = append(ch.Joins, e)
 			}
