@@ -1,6 +1,10 @@
 package crdt
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/headcount-io/headcount/internal/densemap"
+)
 
 // checkDelta rejects a delta that breaks the chain's rules: a backwards range,
 // a range that is not one sequence number per op (every add and every remove
@@ -82,22 +86,22 @@ func (s *State) ApplySnapshot(sn *Snapshot) (Change, Status, error) {
 		return Change{}, Stale, nil
 	}
 	var ch Change
-	next := newRefIndex(len(sn.Entries))
+	next := densemap.New[*Entry](len(sn.Entries))
 	for _, e := range sn.Entries {
-		if old := p.entries.get(e.Ref); old != nil {
-			next.put(e.Ref, old) // same ref, same immutable entry
+		if old := p.entries.Get(e.Ref); old != nil {
+			next.Put(e.Ref, old) // same ref, same immutable entry
 			continue
 		}
 		e.owner = &p.owner
 		e.Topic = s.internTopic(e.Topic)
-		next.put(e.Ref, e)
+		next.Put(e.Ref, e)
 		if !p.hidden {
 			ch.Joins = append(ch.Joins, e)
 		}
 	}
 	if !p.hidden {
-		for e := range p.entries.all() {
-			if next.get(e.Ref) == nil {
+		for e := range p.entries.All() {
+			if next.Get(e.Ref) == nil {
 				ch.Leaves = append(ch.Leaves, e)
 			}
 		}

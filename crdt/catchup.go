@@ -99,8 +99,8 @@ func (s *State) Since(owner Replica, since Seq, maxOps int) []Message {
 // removes took out.
 func (s *State) localSnapshot() *Snapshot {
 	top := s.bufFrom
-	es := make([]*Entry, 0, s.local.entries.len())
-	for e := range s.local.entries.all() {
+	es := make([]*Entry, 0, s.local.entries.Len())
+	for e := range s.local.entries.All() {
 		if e.Ref <= top {
 			es = append(es, e)
 		}

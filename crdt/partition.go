@@ -1,12 +1,14 @@
 package crdt
 
+import "github.com/headcount-io/headcount/internal/densemap"
+
 // partition is one owner's part of the state: its entries by ref, the
 // sequence number it has reached, whether it is hidden, its recent deltas
 // and the deltas received ahead of a gap.
 type partition struct {
 	owner   Replica
 	seq     Seq
-	entries refIndex
+	entries densemap.Map[*Entry] // by ref
 	hidden  bool
 	log     deltaLog
 	pending []*Delta
@@ -16,15 +18,15 @@ func newPartition(owner Replica, o *Options, hidden bool) *partition {
 	return &partition{
 		owner:   owner,
 		hidden:  hidden,
-		entries: newRefIndex(0),
+		entries: densemap.New[*Entry](0),
 		log:     deltaLog{maxOps: o.LogMaxOps, maxBytes: o.LogMaxBytes},
 	}
 }
 
 // all returns the partition's entries (in no particular order).
 func (p *partition) all() []*Entry {
-	out := make([]*Entry, 0, p.entries.len())
-	for e := range p.entries.all() {
+	out := make([]*Entry, 0, p.entries.Len())
+	for e := range p.entries.All() {
 		out = append(out, e)
 	}
 	return out
@@ -51,7 +53,7 @@ func (p *partition) applyOps(d *Delta, s *State) Change {
 	}
 	for _, op := range d.Ops {
 		if op.Entry == nil {
-			e := p.entries.del(op.Ref)
+			e := p.entries.Delete(op.Ref)
 			if e == nil {
 				continue // removed in the overlap already
 			}
@@ -62,13 +64,13 @@ func (p *partition) applyOps(d *Delta, s *State) Change {
 			if op.Ref <= floor {
 				continue // already applied: the overlap of (d.From, floor]
 			}
-			if p.entries.get(op.Ref) != nil {
+			if p.entries.Get(op.Ref) != nil {
 				continue
 			}
 			e := op.Entry
 			e.owner = &p.owner
 			e.Topic = s.internTopic(e.Topic)
-			p.entries.put(op.Ref, e)
+			p.entries.Put(op.Ref, e)
 			if !p.hidden {
 				ch.Joins = append(ch.Joins, e)
 			}

@@ -45,7 +45,7 @@ func genHistory(t *rapid.T) *history {
 			h.prefix[o.self.Name][o.local.seq] = ownerView(o)
 		case 2:
 			var refs []Seq
-			for e := range o.local.entries.all() {
+			for e := range o.local.entries.All() {
 				refs = append(refs, e.Ref)
 			}
 			if len(refs) > 0 {
@@ -141,7 +141,7 @@ func consistentPrefix(t *rapid.T, s *State, h *history) {
 			t.Fatalf("receiver at %v seq %d, a sequence the owner never flushed at", o.self, seq)
 		}
 		var got []string
-		for e := range s.parts[o.self.Name].entries.all() {
+		for e := range s.parts[o.self.Name].entries.All() {
 			got = append(got, fmt.Sprintf("%s|%d|%s|%s|%d|%x", e.Owner(), e.Ref, e.Topic, e.User, e.Conn, e.Meta))
 		}
 		if fmt.Sprint(sortStrings(got)) != fmt.Sprint(want) {

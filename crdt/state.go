@@ -133,7 +133,7 @@ func (s *State) Add(topic, user string, conn uint64, meta []byte) *Entry {
 	p := s.local
 	p.seq++
 	e := &Entry{Ref: p.seq, Topic: s.internTopic(topic), User: user, Conn: conn, Meta: meta, owner: &p.owner}
-	p.entries.put(e.Ref, e)
+	p.entries.Put(e.Ref, e)
 	s.buf = append(s.buf, Op{Ref: e.Ref, Entry: e, seq: p.seq})
 	return e
 }
@@ -142,7 +142,7 @@ func (s *State) Add(topic, user string, conn uint64, meta []byte) *Entry {
 // if there is none. The remove is buffered until Flush.
 func (s *State) Remove(ref Seq) *Entry {
 	p := s.local
-	e := p.entries.del(ref)
+	e := p.entries.Delete(ref)
 	if e == nil {
 		return nil
 	}
@@ -263,7 +263,7 @@ type PartitionInfo struct {
 func (s *State) Partitions() []PartitionInfo {
 	out := make([]PartitionInfo, 0, len(s.parts))
 	for _, p := range s.parts {
-		out = append(out, PartitionInfo{Owner: p.owner, Seq: s.Seq(p.owner), Entries: p.entries.len(), Hidden: p.hidden})
+		out = append(out, PartitionInfo{Owner: p.owner, Seq: s.Seq(p.owner), Entries: p.entries.Len(), Hidden: p.hidden})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Owner.Name < out[j].Owner.Name })
 	return out
@@ -276,7 +276,7 @@ func (s *State) Entries(fn func(*Entry) bool) {
 		if p.hidden {
 			continue
 		}
-		for e := range p.entries.all() {
+		for e := range p.entries.All() {
 			if !fn(e) {
 				return
 			}
