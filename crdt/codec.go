@@ -2,15 +2,18 @@ package crdt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// WireVersion is the version of the encoding Marshal writes. Unmarshal
-// rejects messages of any other version with ErrVersion.
-const WireVersion = 1
+// WireVersion is the version of the encoding Marshal writes: its first byte. Unmarshal rejects
+// messages of any other version with ErrVersion. Version 1 was one msgpack array per message
+// (its first byte is a msgpack array header, never 2), so a version-1 message is refused as
+// ErrVersion, not misread.
+const WireVersion = 2
 
 // Limits on decoded fields; longer fields make Unmarshal fail. Topics and
 // users longer than these are refused at the source by the tracker.
@@ -44,62 +47,114 @@ var (
 	ErrCorrupt = errors.New("crdt: corrupt message")
 )
 
-// Marshal encodes m, sent by from, as versioned msgpack. The layout is one
-// array: [version, kind, from.Name, from.Epoch, body...]. An add is encoded
-// as [ref, topic, user, conn, meta] and a remove as the bare ref.
+// The first byte of a body: the kind in the low three bits, flags above.
+const (
+	kindMask = 0x07
+	// flagOwnerImplied (delta, snapshot): the owner is the sender and is left out.
+	flagOwnerImplied = 0x08
+	// flagFromImplied (delta): From is To minus the number of ops, and is left out.
+	flagFromImplied = 0x10
+	// flagOneOp (delta): exactly one op; the count is left out.
+	flagOneOp  = 0x20
+	flagsKnown = kindMask | flagOwnerImplied | flagFromImplied | flagOneOp
+)
+
+// Marshal encodes m, sent by from, as one self-contained message: the version byte, the sender
+// (uvarint name length, name, uvarint epoch), then the body MarshalBody writes.
 func Marshal(from Replica, m Message) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	w := writer{enc: enc}
+	b := make([]byte, 1, 64)
+	b[0] = WireVersion
+	b = appendReplica(b, from)
+	return appendBody(b, from, m)
+}
+
+// MarshalBody encodes m, sent by from, without the sender: a transport that names the sender
+// once for several messages (package gossip's frames) carries bodies. The sender still shapes
+// the body: a delta or snapshot of from's own partition leaves its owner out.
+//
+// Layout: one byte of kind and flags, then the kind's fields; integers are uvarints, names are
+// a uvarint length and the bytes, entries are msgpack arrays [ref, topic, user, conn, meta]
+// (the same bytes in a delta as in a snapshot, except that in a contiguous delta an add whose
+// ref is its own sequence number, as every fresh add's is, writes nil for the ref), and a
+// remove is the removed ref as a msgpack uint.
+//
+//	delta:    kind|flags [owner] [from] to [count] ops...
+//	snapshot: kind|flags [owner] seq part parts count entries...
+//	digest:   kind count (name epoch seq)...
+//	request:  kind owner since
+//	goodbye:  kind replica
+func MarshalBody(from Replica, m Message) ([]byte, error) {
+	return appendBody(nil, from, m)
+}
+
+func appendBody(b []byte, from Replica, m Message) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	w := writer{buf: buf, enc: msgpack.NewEncoder(buf)}
 	switch m := m.(type) {
 	case *Delta:
-		w.head(from, kindDelta, 5)
-		// The common delta is a node's own fresh flush: its owner is the
-		// sender and every op consumed one sequence number. Both are then
-		// implied (nil), which saves ~20 bytes on a one-op delta.
+		// The common delta is a node's own fresh flush: its owner is the sender and every op
+		// consumed one sequence number. Both are then implied.
+		contiguous := m.From <= m.To && m.To-m.From == uint64(len(m.Ops))
+		k := byte(kindDelta)
 		if m.Owner == from {
-			w.nil()
-			w.nil()
-		} else {
+			k |= flagOwnerImplied
+		}
+		if contiguous {
+			k |= flagFromImplied
+		}
+		if len(m.Ops) == 1 {
+			k |= flagOneOp
+		}
+		w.byte(k)
+		if m.Owner != from {
 			w.replica(m.Owner)
 		}
-		if m.From <= m.To && m.To-m.From == uint64(len(m.Ops)) {
-			w.nil()
-		} else {
-			w.uint(m.From)
+		if !contiguous {
+			w.uvarint(m.From)
 		}
-		w.uint(m.To)
-		w.arrayLen(len(m.Ops))
-		for _, op := range m.Ops {
-			if op.Entry == nil {
+		w.uvarint(m.To)
+		if len(m.Ops) != 1 {
+			w.uvarint(uint64(len(m.Ops)))
+		}
+		for i, op := range m.Ops {
+			switch {
+			case op.Entry == nil:
 				w.uint(op.Ref)
-			} else {
-				w.entry(op.Entry)
+			case contiguous && op.Ref == op.Entry.Ref && op.Ref == m.From+uint64(i)+1:
+				w.entry(op.Entry, true)
+			default:
+				w.entry(op.Entry, false)
 			}
 		}
 	case *Snapshot:
-		w.head(from, kindSnapshot, 6)
-		w.replica(m.Owner)
-		w.uint(m.Seq)
-		w.uint(uint64(m.Part))
-		w.uint(uint64(m.Parts))
-		w.arrayLen(len(m.Entries))
+		k := byte(kindSnapshot)
+		if m.Owner == from {
+			k |= flagOwnerImplied
+		}
+		w.byte(k)
+		if m.Owner != from {
+			w.replica(m.Owner)
+		}
+		w.uvarint(m.Seq)
+		w.uvarint(uint64(m.Part))
+		w.uvarint(uint64(m.Parts))
+		w.uvarint(uint64(len(m.Entries)))
 		for _, e := range m.Entries {
-			w.entry(e)
+			w.entry(e, false)
 		}
 	case *Digest:
-		w.head(from, kindDigest, 1)
-		w.arrayLen(len(m.Items) * 3)
+		w.byte(byte(kindDigest))
+		w.uvarint(uint64(len(m.Items)))
 		for _, it := range m.Items {
 			w.replica(it.Owner)
-			w.uint(it.Seq)
+			w.uvarint(it.Seq)
 		}
 	case *Request:
-		w.head(from, kindRequest, 3)
+		w.byte(byte(kindRequest))
 		w.replica(m.Owner)
-		w.uint(m.Since)
+		w.uvarint(m.Since)
 	case *Goodbye:
-		w.head(from, kindGoodbye, 2)
+		w.byte(byte(kindGoodbye))
 		w.replica(m.Replica)
 	default:
 		return nil, fmt.Errorf("crdt: cannot marshal %T", m)
@@ -110,27 +165,54 @@ func Marshal(from Replica, m Message) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// appendReplica appends r as a uvarint name length, the name and a uvarint epoch.
+func appendReplica(b []byte, r Replica) []byte {
+	b = binary.AppendUvarint(b, uint64(len(r.Name)))
+	b = append(b, r.Name...)
+	return binary.AppendUvarint(b, r.Epoch)
+}
+
 type writer struct {
+	buf *bytes.Buffer
 	enc *msgpack.Encoder
 	err error
+	tmp [binary.MaxVarintLen64]byte
 }
 
-func (w *writer) head(from Replica, k kind, bodyLen int) {
-	w.arrayLen(4 + bodyLen)
-	w.uint(WireVersion)
-	w.uint(uint64(k))
-	w.replica(from)
-}
+func (w *writer) byte(c byte) { w.buf.WriteByte(c) }
 
-func (w *writer) arrayLen(n int) {
-	if w.err == nil {
-		w.err = w.enc.EncodeArrayLen(n)
-	}
+func (w *writer) uvarint(v uint64) { w.buf.Write(binary.AppendUvarint(w.tmp[:0], v)) }
+
+func (w *writer) replica(r Replica) {
+	w.uvarint(uint64(len(r.Name)))
+	w.buf.WriteString(r.Name)
+	w.uvarint(r.Epoch)
 }
 
 func (w *writer) uint(v uint64) {
 	if w.err == nil {
 		w.err = w.enc.EncodeUint(v)
+	}
+}
+
+func (w *writer) entry(e *Entry, impliedRef bool) {
+	w.arrayLen(5)
+	if impliedRef {
+		w.nil()
+	} else {
+		w.uint(e.Ref)
+	}
+	w.str(e.Topic)
+	w.str(e.User)
+	w.uint(e.Conn)
+	if w.err == nil {
+		w.err = w.enc.EncodeBytes(e.Meta)
+	}
+}
+
+func (w *writer) arrayLen(n int) {
+	if w.err == nil {
+		w.err = w.enc.EncodeArrayLen(n)
 	}
 }
 
@@ -146,46 +228,41 @@ func (w *writer) str(s string) {
 	}
 }
 
-func (w *writer) replica(r Replica) {
-	w.str(r.Name)
-	w.uint(r.Epoch)
-}
-
-func (w *writer) entry(e *Entry) {
-	w.arrayLen(5)
-	w.uint(e.Ref)
-	w.str(e.Topic)
-	w.str(e.User)
-	w.uint(e.Conn)
-	if w.err == nil {
-		w.err = w.enc.EncodeBytes(e.Meta)
-	}
-}
-
 // Unmarshal decodes a message written by Marshal. Corrupt or hostile input
 // returns an error wrapping ErrCorrupt or ErrVersion; it never panics. Every
 // count read from the wire is checked against len(b) and against the protocol
 // limits (MaxDeltaOps, MaxSnapshotEntries, MaxDigestItems) before anything is
 // allocated for it, so one message costs at most a few MiB.
 func Unmarshal(b []byte) (from Replica, m Message, err error) {
-	r := reader{rd: bytes.NewReader(b)}
-	r.dec = msgpack.NewDecoder(r.rd)
-	n := r.arrayLen()
-	if v := r.uint(); r.err == nil && v != WireVersion {
-		return Replica{}, nil, fmt.Errorf("%w: %d", ErrVersion, v)
+	if len(b) == 0 {
+		return Replica{}, nil, fmt.Errorf("%w: empty", ErrCorrupt)
 	}
-	k := kind(r.uint())
+	if b[0] != WireVersion {
+		return Replica{}, nil, fmt.Errorf("%w: first byte 0x%02x, want %d", ErrVersion, b[0], WireVersion)
+	}
+	r := newReader(b[1:])
 	from = r.replica()
-	if r.err == nil {
-		m = r.body(k, n-4, from)
-	}
-	if r.err == nil && r.rd.Len() != 0 {
-		r.fail("trailing bytes")
-	}
 	if r.err != nil {
 		return Replica{}, nil, r.err
 	}
+	m, err = r.message(from)
+	if err != nil {
+		return Replica{}, nil, err
+	}
 	return from, m, nil
+}
+
+// UnmarshalBody decodes a body written by MarshalBody(from, m). Like Unmarshal it returns an
+// error wrapping ErrCorrupt for any malformed input, never panics, and bounds every count
+// before it allocates.
+func UnmarshalBody(from Replica, b []byte) (Message, error) {
+	return newReader(b).message(from)
+}
+
+func newReader(b []byte) *reader {
+	r := &reader{rd: bytes.NewReader(b)}
+	r.dec = msgpack.NewDecoder(r.rd) // a bytes.Reader is read directly, without a buffer
+	return r
 }
 
 type reader struct {
@@ -194,31 +271,84 @@ type reader struct {
 	err error
 }
 
+func (r *reader) message(from Replica) (Message, error) {
+	m := r.body(from)
+	if r.err == nil && r.rd.Len() != 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return m, nil
+}
+
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 }
 
-func (r *reader) arrayLen() int {
+func (r *reader) byte() byte {
 	if r.err != nil {
 		return 0
 	}
-	n, err := r.dec.DecodeArrayLen()
+	c, err := r.rd.ReadByte()
 	if err != nil {
 		r.fail("%v", err)
-		return 0
 	}
-	// Every element takes at least one byte: a larger count is a lie.
-	if n < 0 || n > r.rd.Len() {
-		r.fail("array length %d exceeds input", n)
-		return 0
-	}
-	return n
+	return c
 }
 
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, err := binary.ReadUvarint(r.rd)
+	if err != nil {
+		r.fail("uvarint: %v", err)
+	}
+	return v
+}
+
+// count reads a uvarint count of items that each take at least one byte: a larger count than
+// the input left is a lie, and so is one above max.
+func (r *reader) count(what string, max int) int {
+	n := r.uvarint()
+	if r.err == nil && (n > uint64(r.rd.Len()) || n > uint64(max)) {
+		r.fail("%s of %d (max %d, %d bytes left)", what, n, max, r.rd.Len())
+	}
+	if r.err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) name() string {
+	n := r.uvarint()
+	if r.err == nil && (n > MaxNameLen || n > uint64(r.rd.Len())) {
+		r.fail("name of %d bytes", n)
+	}
+	if r.err != nil {
+		return ""
+	}
+	buf := make([]byte, n)
+	_, _ = r.rd.Read(buf) // n <= Len: cannot fall short
+	return string(buf)
+}
+
+func (r *reader) replica() Replica {
+	return Replica{Name: r.name(), Epoch: r.uvarint()}
+}
+
+func isUintCode(c byte) bool { return c <= 0x7f || (c >= 0xcc && c <= 0xcf) }
+
+// uint reads a msgpack unsigned integer. A signed one (msgpack decoders convert -18 to 2^64-18)
+// is refused: no honest sender writes one, and it would not re-encode to the same bytes.
 func (r *reader) uint() uint64 {
 	if r.err != nil {
+		return 0
+	}
+	if !r.code(isUintCode, "an unsigned integer") {
 		return 0
 	}
 	v, err := r.dec.DecodeUint64()
@@ -228,8 +358,30 @@ func (r *reader) uint() uint64 {
 	return v
 }
 
-func (r *reader) str(max int) string {
+// isStrCode and isBinCode tell msgpack's string and binary codes apart (its decoder reads
+// either as either): a string field must be a string and a bytes field bytes or nil, so that
+// what decodes re-encodes to the same bytes.
+func isStrCode(c byte) bool { return (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb) }
+func isBinCode(c byte) bool { return c == 0xc0 || (c >= 0xc4 && c <= 0xc6) }
+
+func (r *reader) code(ok func(byte) bool, what string) bool {
 	if r.err != nil {
+		return false
+	}
+	c, err := r.dec.PeekCode()
+	if err != nil {
+		r.fail("%v", err)
+		return false
+	}
+	if !ok(c) {
+		r.fail("code 0x%02x is not %s", c, what)
+		return false
+	}
+	return true
+}
+
+func (r *reader) str(max int) string {
+	if !r.code(isStrCode, "a string") {
 		return ""
 	}
 	n, err := r.dec.DecodeBytesLen()
@@ -253,7 +405,7 @@ func (r *reader) str(max int) string {
 }
 
 func (r *reader) bytes(max int) []byte {
-	if r.err != nil {
+	if !r.code(isBinCode, "bytes") {
 		return nil
 	}
 	n, err := r.dec.DecodeBytesLen()
@@ -276,22 +428,32 @@ func (r *reader) bytes(max int) []byte {
 	return buf
 }
 
-func (r *reader) replica() Replica {
-	return Replica{Name: r.str(MaxNameLen), Epoch: r.uint()}
-}
-
-func (r *reader) expect(got, want int) bool {
-	if r.err == nil && got != want {
-		r.fail("array of %d, want %d", got, want)
-	}
-	return r.err == nil
-}
-
-func (r *reader) entry() *Entry {
-	if !r.expect(r.arrayLen(), 5) {
+// entry reads one entry; its ref may be nil (implied) only where implied is nonzero, and is
+// then implied.
+func (r *reader) entry(implied Seq) *Entry {
+	if r.err != nil {
 		return nil
 	}
-	e := &Entry{Ref: r.uint(), Topic: r.str(MaxTopicLen), User: r.str(MaxUserLen), Conn: r.uint(), Meta: r.bytes(MaxMetaLen)}
+	n, err := r.dec.DecodeArrayLen()
+	if err != nil {
+		r.fail("%v", err)
+		return nil
+	}
+	if n != 5 {
+		r.fail("entry of %d fields, want 5", n)
+		return nil
+	}
+	var ref Seq
+	if r.skipNil() {
+		if implied == 0 {
+			r.fail("implied ref outside a contiguous delta")
+			return nil
+		}
+		ref = implied
+	} else {
+		ref = r.uint()
+	}
+	e := &Entry{Ref: ref, Topic: r.str(MaxTopicLen), User: r.str(MaxUserLen), Conn: r.uint(), Meta: r.bytes(MaxMetaLen)}
 	if r.err != nil {
 		return nil
 	}
@@ -316,29 +478,44 @@ func (r *reader) skipNil() bool {
 	return true
 }
 
-func (r *reader) body(k kind, n int, from Replica) Message {
+func (r *reader) body(from Replica) Message {
+	head := r.byte()
+	if r.err != nil {
+		return nil
+	}
+	k := kind(head & kindMask)
+	flags := head &^ kindMask
+	var allowed byte
 	switch k {
 	case kindDelta:
-		if !r.expect(n, 5) {
-			return nil
+		allowed = flagOwnerImplied | flagFromImplied | flagOneOp
+	case kindSnapshot:
+		allowed = flagOwnerImplied
+	}
+	if flags&^allowed != 0 || head&^flagsKnown != 0 {
+		r.fail("kind %d with flags 0x%02x", k, flags)
+		return nil
+	}
+	owner := func() Replica {
+		if flags&flagOwnerImplied != 0 {
+			return from
 		}
-		d := &Delta{}
-		if r.skipNil() {
-			if !r.skipNil() {
-				r.fail("half-implied delta owner")
-			}
-			d.Owner = from
-		} else {
-			d.Owner = r.replica()
-		}
-		impliedFrom := r.skipNil()
+		return r.replica()
+	}
+	switch k {
+	case kindDelta:
+		d := &Delta{Owner: owner()}
+		impliedFrom := flags&flagFromImplied != 0
 		if !impliedFrom {
-			d.From = r.uint()
+			d.From = r.uvarint()
 		}
-		d.To = r.uint()
-		cnt := r.arrayLen()
-		if r.err == nil && cnt > MaxDeltaOps {
-			r.fail("delta of %d ops (max %d)", cnt, MaxDeltaOps)
+		d.To = r.uvarint()
+		cnt := 1
+		if flags&flagOneOp == 0 {
+			cnt = r.count("delta ops", MaxDeltaOps)
+			if r.err == nil && cnt == 1 {
+				r.fail("one op without its flag")
+			}
 		}
 		if r.err != nil {
 			return nil
@@ -349,6 +526,9 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 				return nil
 			}
 			d.From = d.To - uint64(cnt)
+		} else if d.From <= d.To && d.To-d.From == uint64(cnt) {
+			r.fail("explicit start of a contiguous delta")
+			return nil
 		}
 		d.Ops = make([]Op, 0, cnt)
 		for i := 0; i < cnt && r.err == nil; i++ {
@@ -358,8 +538,11 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 				break
 			}
 			if isArrayCode(c) {
-				e := r.entry()
-				if e != nil {
+				var implied Seq
+				if impliedFrom {
+					implied = d.From + uint64(i) + 1
+				}
+				if e := r.entry(implied); e != nil {
 					d.Ops = append(d.Ops, Op{Ref: e.Ref, Entry: e})
 				}
 			} else {
@@ -368,57 +551,40 @@ func (r *reader) body(k kind, n int, from Replica) Message {
 		}
 		return d
 	case kindSnapshot:
-		if !r.expect(n, 6) {
-			return nil
-		}
-		s := &Snapshot{Owner: r.replica(), Seq: r.uint()}
-		part, parts := r.uint(), r.uint()
+		s := &Snapshot{Owner: owner(), Seq: r.uvarint()}
+		part, parts := r.uvarint(), r.uvarint()
 		if r.err == nil && (parts > MaxSnapshotParts || (parts > 1 && part >= parts) || (parts <= 1 && part != 0)) {
 			r.fail("snapshot part %d of %d", part, parts)
 		}
 		s.Part, s.Parts = uint32(part), uint32(parts)
-		cnt := r.arrayLen()
-		if r.err == nil && cnt > MaxSnapshotEntries {
-			r.fail("snapshot of %d entries (max %d)", cnt, MaxSnapshotEntries)
-		}
+		cnt := r.count("snapshot entries", MaxSnapshotEntries)
 		if r.err != nil {
 			return nil
 		}
 		s.Entries = make([]*Entry, 0, cnt)
 		for i := 0; i < cnt && r.err == nil; i++ {
-			if e := r.entry(); e != nil {
+			if e := r.entry(0); e != nil {
 				s.Entries = append(s.Entries, e)
 			}
 		}
 		return s
 	case kindDigest:
-		if !r.expect(n, 1) {
-			return nil
-		}
-		cnt := r.arrayLen()
-		if r.err == nil && cnt%3 != 0 {
-			r.fail("digest of %d fields", cnt)
-		}
-		if r.err == nil && cnt/3 > MaxDigestItems {
-			r.fail("digest of %d items (max %d)", cnt/3, MaxDigestItems)
+		// An item takes at least 3 bytes (empty name, epoch, seq).
+		cnt := r.count("digest items", MaxDigestItems)
+		if r.err == nil && cnt*3 > r.rd.Len() {
+			r.fail("digest of %d items in %d bytes", cnt, r.rd.Len())
 		}
 		if r.err != nil {
 			return nil
 		}
-		d := &Digest{Items: make([]DigestItem, 0, cnt/3)}
-		for i := 0; i < cnt/3 && r.err == nil; i++ {
-			d.Items = append(d.Items, DigestItem{Owner: r.replica(), Seq: r.uint()})
+		d := &Digest{Items: make([]DigestItem, 0, cnt)}
+		for i := 0; i < cnt && r.err == nil; i++ {
+			d.Items = append(d.Items, DigestItem{Owner: r.replica(), Seq: r.uvarint()})
 		}
 		return d
 	case kindRequest:
-		if !r.expect(n, 3) {
-			return nil
-		}
-		return &Request{Owner: r.replica(), Since: r.uint()}
+		return &Request{Owner: r.replica(), Since: r.uvarint()}
 	case kindGoodbye:
-		if !r.expect(n, 2) {
-			return nil
-		}
 		return &Goodbye{Replica: r.replica()}
 	}
 	r.fail("unknown kind %d", k)

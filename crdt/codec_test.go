@@ -2,12 +2,12 @@ package crdt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 func sampleMessages() []Message {
@@ -79,33 +79,38 @@ func normalize(m Message) Message {
 func TestUnmarshalRejects(t *testing.T) {
 	good, err := Marshal(rA, sampleMessages()[0])
 	require.NoError(t, err)
-	enc := func(v ...any) []byte {
-		var buf bytes.Buffer
-		e := msgpack.NewEncoder(&buf)
-		require.NoError(t, e.EncodeArrayLen(len(v)))
-		for _, x := range v {
-			require.NoError(t, e.Encode(x))
-		}
-		return buf.Bytes()
-	}
+	// msg builds a version-2 message from sender "a"/1 and the given body bytes.
+	msg := func(body ...byte) []byte { return append([]byte{WireVersion, 1, 'a', 1}, body...) }
+	v1, err := hex.DecodeString("9901" + "01a16101c0c0c00891" + "9501a17400" + "01c0") // a version-1 one-op delta
+	require.NoError(t, err)
 	cases := map[string]struct {
 		in   []byte
 		want error
 	}{
-		"empty":           {nil, ErrCorrupt},
-		"truncated":       {good[:len(good)-3], ErrCorrupt},
-		"trailing":        {append(append([]byte{}, good...), 0), ErrCorrupt},
-		"not an array":    {[]byte{0x01}, ErrCorrupt},
-		"huge array":      {[]byte{0xdd, 0xff, 0xff, 0xff, 0xff}, ErrCorrupt},
-		"future version":  {enc(2, 1, "a", 1, "o", 1, 0, 0, []any{}), ErrVersion},
-		"unknown kind":    {enc(1, 99, "a", 1), ErrCorrupt},
-		"wrong arity":     {enc(1, 4, "a", 1, "o"), ErrCorrupt},
-		"string as int":   {enc(1, 4, "a", 1, "o", "x", 3), ErrCorrupt},
-		"long name":       {enc(1, 5, string(make([]byte, 300)), 1, "o", 1), ErrCorrupt},
-		"digest not by 3": {enc(1, 3, "a", 1, []any{"o", 1}), ErrCorrupt},
-		"part past parts": {enc(1, 2, "a", 1, "o", 1, 5, 3, 3, []any{}), ErrCorrupt},
-		"too many parts":  {enc(1, 2, "a", 1, "o", 1, 5, 0, MaxSnapshotParts+1, []any{}), ErrCorrupt},
-		"entry arity":     {enc(1, 2, "a", 1, "o", 1, 5, 0, 0, []any{[]any{1, "t"}}), ErrCorrupt},
+		"empty":                     {nil, ErrCorrupt},
+		"truncated":                 {good[:len(good)-3], ErrCorrupt},
+		"trailing":                  {append(append([]byte{}, good...), 0), ErrCorrupt},
+		"version 1":                 {v1, ErrVersion},
+		"future version":            {[]byte{WireVersion + 1, 1, 'a', 1, byte(kindGoodbye), 1, 'a', 1}, ErrVersion},
+		"no body":                   {msg(), ErrCorrupt},
+		"unknown kind":              {msg(7), ErrCorrupt},
+		"kind zero":                 {msg(0), ErrCorrupt},
+		"unknown flag":              {msg(byte(kindDelta)|0x40, 0, 0), ErrCorrupt},
+		"flag of other kind":        {msg(byte(kindDigest)|flagOwnerImplied, 0), ErrCorrupt},
+		"long name":                 {append([]byte{WireVersion, 0xac, 0x02}, make([]byte, 300)...), ErrCorrupt},
+		"name past end":             {[]byte{WireVersion, 9, 'a'}, ErrCorrupt},
+		"overlong uvarint":          {msg(byte(kindRequest), 1, 'o', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), ErrCorrupt},
+		"digest count lie":          {msg(byte(kindDigest), 100, 1, 'o', 1, 1), ErrCorrupt},
+		"part past parts":           {msg(byte(kindSnapshot), 1, 'o', 1, 5, 3, 3, 0), ErrCorrupt},
+		"too many parts":            {msg(byte(kindSnapshot), 1, 'o', 1, 5, 0, 0x81, 0x20, 0), ErrCorrupt},
+		"entry arity":               {msg(byte(kindSnapshot), 1, 'o', 1, 5, 0, 0, 1, 0x92, 1, 0xa1, 't'), ErrCorrupt},
+		"ops count lie":             {msg(byte(kindDelta)|flagFromImplied, 200, 100, 1), ErrCorrupt},
+		"one op unflagged":          {msg(byte(kindDelta)|flagOwnerImplied|flagFromImplied, 5, 1, 3), ErrCorrupt},
+		"implied underflow":         {msg(byte(kindDelta)|flagOwnerImplied|flagFromImplied|flagOneOp, 0, 3), ErrCorrupt},
+		"explicit contiguous start": {msg(byte(kindDelta)|flagOwnerImplied|flagOneOp, 4, 5, 3), ErrCorrupt},
+		// A nil ref is the op's own sequence number, which only a contiguous delta defines.
+		"implied ref, gap":      {msg(byte(kindDelta)|flagOwnerImplied|flagOneOp, 1, 5, 0x95, 0xc0, 0xa1, 't', 0xa0, 1, 0xc0), ErrCorrupt},
+		"implied ref, snapshot": {msg(byte(kindSnapshot)|flagOwnerImplied, 5, 0, 0, 1, 0x95, 0xc0, 0xa1, 't', 0xa0, 1, 0xc0), ErrCorrupt},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -114,6 +119,24 @@ func TestUnmarshalRejects(t *testing.T) {
 			require.True(t, errors.Is(err, c.want), "err = %v", err)
 			require.Nil(t, m)
 		})
+	}
+}
+
+// The bodies MarshalBody writes decode with UnmarshalBody and the same sender, whoever owns
+// the partition; a body names no sender, so decoding it for another sender gives the owner
+// that sender (which is why a transport must name the sender exactly).
+func TestMarshalBodyRoundTrip(t *testing.T) {
+	for _, from := range []Replica{rA, rB} {
+		for _, m := range sampleMessages() {
+			b, err := MarshalBody(from, m)
+			require.NoError(t, err)
+			got, err := UnmarshalBody(from, b)
+			require.NoError(t, err)
+			require.Equal(t, normalize(m), normalize(got), "%T from %v", m, from)
+			full, err := Marshal(from, m)
+			require.NoError(t, err)
+			require.Equal(t, full, append(appendReplica([]byte{WireVersion}, from), b...), "Marshal is the sender and the body")
+		}
 	}
 }
 
@@ -127,7 +150,7 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add([]byte{0x94, 0x01, 0x01, 0xa1, 'a', 0x01})
+	f.Add([]byte{WireVersion, 1, 'a', 1, byte(kindDelta) | flagOwnerImplied | flagFromImplied, 3, 2, 0x95, 0xc0, 0xa1, 't', 0xa0, 1, 0xc0, 2})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		from, m, err := Unmarshal(in)
 		if err != nil {
@@ -159,46 +182,54 @@ func FuzzUnmarshal(f *testing.F) {
 	})
 }
 
-// A node's own fresh delta implies its owner (the sender) and its start
-// (To minus the number of ops): a one-op delta is ~20 bytes smaller.
+// A node's own fresh delta implies its owner (the sender), its start (To minus the number of
+// ops), its count (one) and the ref of each fresh add (its sequence number).
 func TestDeltaImpliedOwnerAndFrom(t *testing.T) {
 	e := &Entry{Ref: 8, Topic: "video:42", Conn: 7}
 	rA := Replica{Name: "hc-node-1", Epoch: 1 << 60}
 	own := &Delta{Owner: rA, From: 7, To: 8, Ops: []Op{{Ref: 8, Entry: e}}}
 	relayed := &Delta{Owner: rA, From: 5, To: 8, Ops: []Op{{Ref: 8, Entry: e}}}
 	rB := Replica{Name: "hc-node-2", Epoch: 1 << 60}
-	bOwn, err := Marshal(rA, own)
+	bOwn, err := MarshalBody(rA, own)
 	require.NoError(t, err)
-	bRelayed, err := Marshal(rB, relayed)
+	bRelayed, err := MarshalBody(rB, relayed)
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(bOwn)+17, len(bRelayed), "owner and start implied")
+	require.LessOrEqual(t, len(bOwn)+20, len(bRelayed), "owner and start implied")
+	// kind|flags, To, then the entry with a nil ref: two bytes of header.
+	snap, err := MarshalBody(rA, &Snapshot{Owner: rB, Seq: 8, Entries: []*Entry{e}})
+	require.NoError(t, err)
+	emptySnap, err := MarshalBody(rA, &Snapshot{Owner: rB, Seq: 8})
+	require.NoError(t, err)
+	require.Equal(t, 2, len(bOwn)-(len(snap)-len(emptySnap)), "a lone own add is the entry plus 2 bytes (the entry's ref of 1 byte is a nil)")
 	for _, c := range []struct {
 		from Replica
 		b    []byte
 		want *Delta
 	}{{rA, bOwn, own}, {rB, bRelayed, relayed}} {
-		from, m, err := Unmarshal(c.b)
+		m, err := UnmarshalBody(c.from, c.b)
 		require.NoError(t, err)
-		require.Equal(t, c.from, from)
-		d := m.(*Delta)
-		require.Equal(t, c.want.Owner, d.Owner)
-		require.Equal(t, c.want.From, d.From)
-		require.Equal(t, c.want.To, d.To)
+		require.Equal(t, normalize(c.want), normalize(m))
 	}
-	// An implied start must not underflow.
+	// An implied start must not underflow: To = 0 with one op.
 	bad := append([]byte{}, bOwn...)
-	_, _, err = Unmarshal(mutateTo(t, bad))
+	require.Equal(t, byte(8), bad[1])
+	bad[1] = 0
+	_, err = UnmarshalBody(rA, bad)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
 
-// mutateTo rewrites a one-op own delta so that To (8) is smaller than the
-// number of ops would need: To = 0.
-func mutateTo(t *testing.T, b []byte) []byte {
-	t.Helper()
-	i := bytes.Index(b, []byte{0xc0, 0xc0, 0xc0, 0x08})
-	require.GreaterOrEqual(t, i, 0)
-	b[i+3] = 0x00
-	return b
+// An add whose ref is not its own sequence number (no honest owner writes one, but the codec
+// must not rewrite it) keeps its ref on the wire.
+func TestDeltaExplicitRefKept(t *testing.T) {
+	d := &Delta{Owner: rA, From: 7, To: 9, Ops: []Op{
+		{Ref: 9, Entry: &Entry{Ref: 9, Topic: "t", Conn: 1}}, // at seq 8: not implied
+		{Ref: 3},
+	}}
+	b, err := MarshalBody(rA, d)
+	require.NoError(t, err)
+	m, err := UnmarshalBody(rA, b)
+	require.NoError(t, err)
+	require.Equal(t, normalize(d), normalize(m))
 }
 
 // Regression: a 1 MB delta of removes decoded into 33.5 MB of ops (32x). Counts beyond the
@@ -242,4 +273,45 @@ func TestUnmarshalRefusesCountsBeyondProtocolLimits(t *testing.T) {
 	_, m, err := Unmarshal(b)
 	require.NoError(t, err)
 	require.Len(t, m.(*Delta).Ops, MaxDeltaOps)
+}
+
+// FuzzUnmarshalBody is FuzzUnmarshal for the bodies gossip's frames carry: whatever decodes
+// re-encodes, for the same sender, to bytes that decode to the same message.
+func FuzzUnmarshalBody(f *testing.F) {
+	for _, m := range sampleMessages() {
+		for _, from := range []Replica{rA, rB} {
+			b, err := MarshalBody(from, m)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := UnmarshalBody(rA, in)
+		if err != nil {
+			return
+		}
+		b, err := MarshalBody(rA, m)
+		if err != nil {
+			t.Fatalf("re-marshal: %v", err)
+		}
+		m2, err := UnmarshalBody(rA, b)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if b2, _ := MarshalBody(rA, m2); !bytes.Equal(b, b2) {
+			t.Fatal("encoding not stable")
+		}
+		if len(b) > len(in) {
+			t.Fatalf("a %d-byte input re-encodes to %d bytes: the encoder is not minimal", len(in), len(b))
+		}
+		s := NewState(Replica{Name: "fuzz", Epoch: 1}, Options{})
+		switch m := m.(type) {
+		case *Delta:
+			_, _, _ = s.ApplyDelta(m)
+		case *Snapshot:
+			_, _, _ = s.ApplySnapshot(m)
+		}
+	})
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 )
 
-// ProtocolVersion is the version of this package's wire format (frames and node meta). A node
-// ignores peers that publish another version and logs it.
-const ProtocolVersion = 1
+// ProtocolVersion is the version of this package's wire format (frames, the crdt messages they
+// carry, and node meta). A node ignores peers that publish another version and logs it at Warn
+// ("gossip: member ignored", with the peer's and our version): a cluster is upgraded by
+// replacing all of its nodes, and old and new nodes never exchange data. Version 2: crdt
+// WireVersion 2 (compact bodies).
+const ProtocolVersion = 2
 
 // metaMagic starts every node meta, so a memberlist node that is not a headcount node (or a corrupt
 // meta) is recognised.
