@@ -26,10 +26,11 @@ type outFrame struct {
 }
 
 // sharedFrame is one encoded frame sent to many connections: the text for transports that
-// copy it, and the same frame prepared once for WebSockets. Both are immutable.
+// copy it, and wire, the same text as a WebSocket frame (wire.go; nil for SSE's serializer).
+// Both are immutable.
 type sharedFrame struct {
 	data []byte
-	pm   *websocket.PreparedMessage
+	wire []byte
 }
 
 // conn is one client connection speaking the Phoenix protocol, whatever transport carries it:
@@ -117,11 +118,30 @@ func (c *conn) enqueue(frames ...[]byte) {
 }
 
 // kick starts a writer if none is running. Called with c.mu held.
-func (c *conn) kick() {
-	if !c.writing {
-		c.writing = true
-		go c.writeLoop()
+func (c *conn) kick() { c.kickTo(nil) }
+
+// kickTo makes sure a writer will run: when none is, it appends c to ready (the fan-out
+// writers' list, writers.go) if c can be written there, or starts a writer goroutine. Called
+// with c.mu held.
+func (c *conn) kickTo(ready *[]*conn) {
+	if c.writing {
+		return
 	}
+	c.writing = true
+	if ready != nil && c.direct() != nil {
+		*ready = append(*ready, c)
+		return
+	}
+	go c.writeLoop()
+}
+
+// direct returns the socket the fan-out writers can write c's frames to without waiting, or
+// nil (long-poll, SSE, a socket that is not TCP, a system without non-blocking writes).
+func (c *conn) direct() *directSocket {
+	if w, ok := c.t.(*wsTransport); ok {
+		return w.direct()
+	}
+	return nil
 }
 
 // pushCounts queues (or rewrites) the presence_diff that brings s to shared.to. It reports
@@ -150,7 +170,9 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 		}
 		return false
 	}
-	f = &outFrame{sub: s}
+	f = &s.diffs[s.next]
+	s.next ^= 1
+	*f = outFrame{sub: s}
 	if s.base == from {
 		f.shared = shared.get(c.vsn, s.shape())
 	}
@@ -159,7 +181,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 	}
 	s.pending = f
 	c.queue = append(c.queue, f)
-	c.kick()
+	c.kickTo(shared.ready)
 	return true
 }
 
@@ -201,37 +223,49 @@ func (c *conn) writeLoop() {
 			close(c.writerDone)
 			return
 		}
-		batch := c.queue
+		batch := c.take()
 		if len(batch) == 0 {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
-		c.queue = c.spare[:0]
-		c.spare = nil
-		c.inflight, c.queued = c.queued, 0
-		for _, f := range batch {
-			if s := f.sub; s != nil && s.pending == f {
-				s.base = s.target
-				s.pending = nil
-			}
-		}
 		c.mu.Unlock()
-		for i, f := range batch {
+		for _, f := range batch {
 			if err := c.write(f); err != nil {
 				c.g.metrics.fail("write")
 				c.close(0, "")
 				break
 			}
-			batch[i] = nil
 		}
 		c.mu.Lock()
-		c.inflight = 0
-		c.madeRoom()
-		if cap(batch) <= 16 { // do not keep a burst's large buffer for an idle socket
-			c.spare = batch[:0]
-		}
+		c.release(batch)
 		c.mu.Unlock()
+	}
+}
+
+// take hands the writer the queue. Called by the writer with c.mu held; the writer calls
+// release once it has written the batch.
+func (c *conn) take() []*outFrame {
+	batch := c.queue
+	c.queue = c.spare[:0]
+	c.spare = nil
+	c.inflight, c.queued = c.queued, 0
+	for _, f := range batch {
+		if s := f.sub; s != nil && s.pending == f {
+			s.base = s.target
+			s.pending = nil
+		}
+	}
+	return batch
+}
+
+// release ends the writing of a batch from take, written or not. Called with c.mu held.
+func (c *conn) release(batch []*outFrame) {
+	clear(batch)
+	c.inflight = 0
+	c.madeRoom()
+	if cap(batch) <= 16 { // do not keep a burst's large buffer for an idle socket
+		c.spare = batch[:0]
 	}
 }
 

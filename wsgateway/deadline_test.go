@@ -19,6 +19,8 @@ func (r *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+func (r *deadlineRecorder) Write(p []byte) (int, error) { return len(p), nil }
+
 func (r *deadlineRecorder) SetDeadline(t time.Time) error {
 	r.writes = append(r.writes, t)
 	return nil
@@ -46,7 +48,7 @@ func TestDeadlineConnSkipsSmallExtensions(t *testing.T) {
 	}
 	want := 0
 	for i, s := range steps {
-		require.NoError(t, d.SetWriteDeadline(s.t))
+		require.NoError(t, d.setWriteDeadline(s.t))
 		if s.passed {
 			want++
 		}
@@ -57,9 +59,30 @@ func TestDeadlineConnSkipsSmallExtensions(t *testing.T) {
 	}
 	// SetDeadline always passes and becomes the deadline in force.
 	require.NoError(t, d.SetDeadline(t0.Add(30*time.Second)))
-	require.NoError(t, d.SetWriteDeadline(t0.Add(30*time.Second+time.Millisecond)))
+	require.NoError(t, d.setWriteDeadline(t0.Add(30*time.Second+time.Millisecond)))
 	require.Len(t, rec.writes, want+1)
 	require.NoError(t, d.SetDeadline(time.Time{}))
-	require.NoError(t, d.SetWriteDeadline(t0.Add(40*time.Second)))
+	require.NoError(t, d.setWriteDeadline(t0.Add(40*time.Second)))
 	require.Len(t, rec.writes, want+3)
+}
+
+// TestGorillaDeadlineWaitsForItsWrite: the write deadline gorilla sets before a control frame
+// (a pong's is one second) takes effect when that frame is written, under the write mutex,
+// not while another frame is still being written: it would cut that write short.
+func TestGorillaDeadlineWaitsForItsWrite(t *testing.T) {
+	rec := &deadlineRecorder{}
+	d := &deadlineConn{Conn: rec, slack: time.Second}
+	d.wmu.Lock() // a data frame being written
+	pong := time.Now().Add(time.Second)
+	require.NoError(t, d.SetWriteDeadline(pong))
+	require.Empty(t, rec.writes, "the deadline reached the socket during another frame's write")
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := d.Write([]byte{0x8a, 0})
+		wrote <- err
+	}()
+	d.wmu.Unlock()
+	require.NoError(t, <-wrote)
+	require.Len(t, rec.writes, 1)
+	require.True(t, rec.writes[0].Equal(time.Unix(0, pong.UnixNano())))
 }

@@ -20,7 +20,9 @@
 //
 // The gateway must never let one connection affect another: bad input from the network is an
 // error reply or a closed connection plus a metric, never a panic; fan-out never blocks on a slow
-// client (each connection has a bounded queue and its own writer goroutine).
+// client (each connection has a bounded queue; a broadcast is written by a few shared writers
+// that never wait for a socket, and a socket whose kernel buffer is full gets a writer
+// goroutine of its own, see writers.go).
 //
 // # Protocol
 //

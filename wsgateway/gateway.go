@@ -26,6 +26,7 @@ type Gateway struct {
 	demo     *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
 	metrics  *metrics
 	hub      *hub
+	writers  *writerPool
 	upgrader websocket.Upgrader
 	handler  http.Handler
 
@@ -89,6 +90,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.handler = g.routes()
 	g.ready.Store(true)
 	g.sub = cfg.Tracker.Subscribe()
+	g.startWriters()
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

@@ -4,8 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/headcount-io/headcount/tracker"
 )
 
@@ -23,6 +21,11 @@ type sub struct {
 	target  Counts    // counts it holds after the pending diff too (== base when none is pending)
 	pending *outFrame // the queued presence_diff not yet taken by the writer, or nil
 	gone    bool      // left, replaced or closed: send nothing more
+	// The sub's presence diffs, used in turn so that one is not allocated per change: when
+	// one is queued, the other is free, because the writer took it and has finished its batch
+	// (it takes its next batch only then). next is the slot of the next diff.
+	diffs [2]outFrame
+	next  uint8
 }
 
 // topicState is the set of local channels joined to one topic.
@@ -41,6 +44,8 @@ type hub struct {
 
 	mu     sync.Mutex
 	topics map[string]*topicState
+
+	ready []*conn // flush's list of sockets for the fan-out writers, reused (hub goroutine only)
 }
 
 func newHub(g *Gateway) *hub {
@@ -103,6 +108,9 @@ type sharedDiffs struct {
 	from, to Counts
 	frames   [vsnCount][shapes]*sharedFrame
 	h        *hub
+	// ready, when not nil, collects the sockets that got a frame and whose writing falls to
+	// the fan-out writers (writers.go) rather than a goroutine of their own.
+	ready *[]*conn
 }
 
 func (d *sharedDiffs) get(v protoVersion, sh shape) *sharedFrame {
@@ -111,15 +119,7 @@ func (d *sharedDiffs) get(v protoVersion, sh shape) *sharedFrame {
 	}
 	payload := appendDiff(nil, d.from.view(sh), d.to.view(sh), sh)
 	frame := appendFrame(nil, v, optString{}, optString{}, d.topic, "presence_diff", payload)
-	f := &sharedFrame{data: frame}
-	if v != vsnSSE {
-		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
-		if err != nil { // cannot happen for a text message without compression
-			d.h.g.log.Error("prepare presence_diff", "topic", d.topic, "err", err)
-			return nil
-		}
-		f.pm = pm
-	}
+	f := newSharedFrame(frame, v)
 	d.frames[v][sh] = f
 	d.h.g.metrics.diffEncodes.Add(1)
 	return f
@@ -134,12 +134,13 @@ func (h *hub) flush(name string) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.dead {
+		t.mu.Unlock()
 		return
 	}
 	now := h.g.countNow(name)
-	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h}
+	ready := h.ready[:0]
+	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h, ready: &ready}
 	sent := 0
 	for s := range t.subs {
 		if s.c.pushCounts(s, shared) {
@@ -147,9 +148,13 @@ func (h *hub) flush(name string) {
 		}
 	}
 	t.last = now
+	t.mu.Unlock()
 	if sent > 0 {
 		h.g.metrics.broadcasts.Add(1)
 	}
+	h.g.writers.write(ready) // outside the topic's mutex: joins and leaves go on meanwhile
+	clear(ready)
+	h.ready = ready
 }
 
 // run turns tracker change notifications into flushes until stop is closed. A change after a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -11,24 +12,69 @@ import (
 )
 
 // wsTransport carries a conn over a WebSocket: frames are text messages, closes are close
-// frames.
+// frames. Data frames are written by the gateway itself (wire.go) to the deadlineConn under
+// its write mutex; gorilla writes only control frames (pongs, close frames), through the same
+// mutex.
 type wsTransport struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	br           *bufio.Reader   // what gorilla reads through, or nil when not known (reader only)
 	raw          syscall.RawConn // the socket for waitReadable, or nil
+
+	sockOnce sync.Once
+	sock     *deadlineConn // ws's net.Conn, or nil when it is not one (then gorilla writes)
+	fast     *directSocket // for the fan-out writers, or nil
+	buf      []byte        // the frame being written (writer only)
 }
 
 var _ transport = (*wsTransport)(nil)
 
+// socket returns the deadlineConn gorilla was given, or nil.
+func (w *wsTransport) socket() *deadlineConn {
+	w.sockOnce.Do(func() {
+		if dc, ok := w.ws.NetConn().(*deadlineConn); ok {
+			w.sock = dc
+			w.fast = newDirectSocket(dc)
+		}
+	})
+	return w.sock
+}
+
+// direct returns the socket for non-blocking writes, or nil.
+func (w *wsTransport) direct() *directSocket {
+	w.socket()
+	return w.fast
+}
+
+// maxKeptFrameBuffer bounds the frame buffer a socket keeps between writes.
+const maxKeptFrameBuffer = 4 << 10
+
 func (w *wsTransport) write(f *outFrame) error {
-	if err := w.ws.SetWriteDeadline(time.Now().Add(w.writeTimeout)); err != nil {
-		return err
+	dc := w.socket()
+	if dc == nil {
+		if err := w.ws.SetWriteDeadline(time.Now().Add(w.writeTimeout)); err != nil {
+			return err
+		}
+		data := f.data
+		if f.shared != nil {
+			data = f.shared.data
+		}
+		return w.ws.WriteMessage(websocket.TextMessage, data)
 	}
+	var frame []byte
 	if f.shared != nil {
-		return w.ws.WritePreparedMessage(f.shared.pm)
+		frame = f.shared.wire
+	} else {
+		w.buf = appendText(w.buf[:0], f.data)
+		frame = w.buf
 	}
-	return w.ws.WriteMessage(websocket.TextMessage, f.data)
+	dc.wmu.Lock()
+	err := dc.writeLocked(frame, w.writeTimeout)
+	dc.wmu.Unlock()
+	if cap(w.buf) > maxKeptFrameBuffer {
+		w.buf = nil
+	}
+	return err
 }
 
 func (w *wsTransport) finish(code int, reason string) {
@@ -41,6 +87,10 @@ func (w *wsTransport) finish(code int, reason string) {
 
 // abort gives a writer stuck on a client that does not read a second to finish.
 func (w *wsTransport) abort() {
+	if dc := w.socket(); dc != nil {
+		_ = dc.setWriteDeadline(time.Now().Add(time.Second)) // now, not at gorilla's next write
+		return
+	}
 	_ = w.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 }
 

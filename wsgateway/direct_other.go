@@ -1,0 +1,16 @@
+//go:build !linux
+
+package wsgateway
+
+import "errors"
+
+// directSocket is a socket the fan-out writers write to without waiting: not implemented on
+// this system, where every socket has writer goroutines (writers.go).
+type directSocket struct{}
+
+// newDirectSocket returns nil: no socket is written without waiting here.
+func newDirectSocket(*deadlineConn) *directSocket { return nil }
+
+func (*directSocket) tryWrite([]byte) (int, error) {
+	return 0, errors.New("wsgateway: non-blocking writes not implemented")
+}
