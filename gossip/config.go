@@ -83,13 +83,17 @@ type Config struct {
 	// restarted at a new address visible within about 2.2 s, 2.7 s at worst (BENCHMARKS.md [Q]).
 	DeadNodeReclaimTime time.Duration
 
-	// BroadcastInterval is the batching window for local changes: the first change after a quiet
-	// period is sent at once, later ones at most once per interval (0 = the tracker's
-	// Config.BroadcastInterval).
+	// BroadcastInterval is the batching window for local changes (0 = the tracker's
+	// Config.BroadcastInterval). Flushes are paced by a token bucket that earns one flush per
+	// window and holds at most 4: a change is sent at once while a token is held, however soon
+	// after the previous flush, and waits for the next token only when 4 flushes went within
+	// the last windows, so under load the node flushes once per window and a burst is
+	// coalesced, while a lone change never waits.
 	BroadcastInterval time.Duration
 	// FlushPacketBudget bounds the datagrams a second that flushing local changes may cost in a
-	// large cluster (default 4000; 0 = no bound). A flush sends one datagram to every live peer,
-	// so at one flush per BroadcastInterval the cost grows with the cluster; beyond
+	// large cluster (default 4000; 0 = no bound), averaged over a few windows (the token bucket
+	// of BroadcastInterval lets 4 flushes go back to back). A flush sends one datagram to every
+	// live peer, so at one flush per BroadcastInterval the cost grows with the cluster; beyond
 	// FlushPacketBudget x BroadcastInterval peers (20 with the defaults) the batching window grows
 	// to peers / FlushPacketBudget (32 ms at 128 nodes), up to TickInterval (so the bound holds up
 	// to 201 nodes). Bigger batches cost fewer bytes per op, and a change waits at most one window

@@ -40,10 +40,12 @@
 // are counted and dropped, never a panic.
 //
 // The worker ticks the tracker every TickInterval (digests, permdown timers) and on local
-// changes with leading-edge batching: the first change after a quiet spell is flushed at once,
-// later ones at most once per batching window (BroadcastInterval, stretched in a cluster of more
-// than 21 nodes so flushes stay within FlushPacketBudget datagrams a second), so a single track
-// reaches every peer within one datagram's delay while a burst is coalesced into large deltas.
+// changes, paced by a token bucket: a change is flushed at once while the node is under its
+// flush budget (one flush per batching window, up to 4 back to back), and only over it does it
+// wait for the next token, with every change made meanwhile. The window is BroadcastInterval,
+// stretched in a cluster of more than 21 nodes so flushes stay within FlushPacketBudget
+// datagrams a second. A single track thus reaches every peer within one datagram's delay, even
+// right after another, while a burst is coalesced into large deltas, one per window.
 //
 // Limits: memberlist refuses streams over 20 MiB, so every encoded message, including the
 // tracker's snapshot of one node's partition sent to a joining peer, must fit MaxMessageSize

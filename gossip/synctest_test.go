@@ -80,57 +80,110 @@ func advanceUntil(t *testing.T, limit time.Duration, what string, cond func() bo
 	return time.Since(start)
 }
 
-// Leading-edge batching (worker.go): the first local change after a quiet spell is sent at once;
-// changes within BroadcastInterval of that flush wait for the end of the interval and go
-// together in one delta.
-func TestBroadcastBatchingIsLeadingEdge(t *testing.T) {
+// batchingPair starts a and b, joined, with BroadcastInterval interval and no periodic Tick
+// (Tick flushes too: it is kept out of the window), and returns once each sees the other.
+func batchingPair(t *testing.T, interval time.Duration) (a, b *gossip.Node) {
+	t.Helper()
+	net := bubbleNet(t)
+	cfg := func(c *gossip.Config) {
+		c.BroadcastInterval = interval
+		c.TickInterval = time.Hour
+	}
+	a = bubbleNode(t, net, "a", cfg)
+	b = bubbleNode(t, net, "b", func(c *gossip.Config) { cfg(c); c.Join = []string{a.Addr()} })
+	advanceUntil(t, time.Second, "a sees b", func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 })
+	return a, b
+}
+
+// Flushing is paced by a token bucket (worker.go): while the node is under its flush budget a
+// local change is sent at once, however recently the previous flush went, so a lone change never
+// waits for the window. Only once FlushBurst flushes have gone within a window do changes wait
+// for the next token (one per batching window) and go together in one delta. A quiet window
+// gives a token back.
+func TestFlushGoesAtOnceWhileUnderBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const interval = 100 * time.Millisecond
-		net := bubbleNet(t)
-		cfg := func(c *gossip.Config) {
-			c.BroadcastInterval = interval
-			c.TickInterval = time.Hour // Tick flushes too: keep it out of the window
-		}
-		a := bubbleNode(t, net, "a", cfg)
-		b := bubbleNode(t, net, "b", func(c *gossip.Config) { cfg(c); c.Join = []string{a.Addr()} })
-		advanceUntil(t, time.Second, "a sees b", func() bool { return a.NumMembers() == 2 && b.NumMembers() == 2 })
-		time.Sleep(2 * interval) // a quiet spell
+		a, b := batchingPair(t, interval)
+		time.Sleep(gossip.FlushBurst * interval) // a quiet spell: the bucket is full
 		viewers := func() int { return b.Tracker().Count("x").Viewers }
 		sent := func() uint64 { return a.Tracker().Stats().DeltasSent }
+		track := func(i int) {
+			t.Helper()
+			_, err := a.Tracker().Track(tracker.Owner(i), "x", "", nil)
+			require.NoError(t, err)
+		}
 		d0 := sent()
 
-		_, err := a.Tracker().Track(1, "x", "", nil)
-		require.NoError(t, err)
-		synctest.Wait()
-		require.Equal(t, 1, viewers(), "the first change goes at once: no virtual time has passed")
-		require.Equal(t, d0+1, sent())
+		for i := 1; i <= gossip.FlushBurst; i++ {
+			track(i)
+			synctest.Wait()
+			require.Equal(t, i, viewers(), "change %d goes at once: no virtual time has passed", i)
+			require.Equal(t, d0+uint64(i), sent())
+		}
 
-		for i := 2; i <= 4; i++ {
-			_, err = a.Tracker().Track(tracker.Owner(i), "x", "", nil)
-			require.NoError(t, err)
+		const over = gossip.FlushBurst + 3
+		for i := gossip.FlushBurst + 1; i <= over; i++ {
+			track(i)
 		}
 		synctest.Wait()
 		time.Sleep(interval - time.Millisecond)
 		synctest.Wait()
-		require.Equal(t, 1, viewers(), "changes within the interval wait")
-		require.Equal(t, d0+1, sent())
+		require.Equal(t, gossip.FlushBurst, viewers(), "over budget, changes wait for a token")
+		require.Equal(t, d0+gossip.FlushBurst, sent())
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		require.Equal(t, 4, viewers(), "and go when it ends")
-		require.Equal(t, d0+2, sent(), "in one delta")
+		require.Equal(t, over, viewers(), "and go when it comes, one window later")
+		require.Equal(t, d0+gossip.FlushBurst+1, sent(), "in one delta")
 
-		// A change right after that flush opens no new spell: it waits a whole interval.
-		_, err = a.Tracker().Track(5, "x", "", nil)
-		require.NoError(t, err)
-		took := advanceUntil(t, time.Second, "fifth presence", func() bool { return viewers() == 5 })
+		// Still over budget: a change right after that flush waits a whole window.
+		track(over + 1)
+		took := advanceUntil(t, time.Second, "the next change", func() bool { return viewers() == over+1 })
 		require.Equal(t, interval, took)
-		// After a quiet spell, a change goes at once again.
-		time.Sleep(2 * interval)
-		_, err = a.Tracker().Track(6, "x", "", nil)
-		require.NoError(t, err)
+
+		// One quiet window gives one token back: a change goes at once again.
+		time.Sleep(interval)
+		track(over + 2)
 		synctest.Wait()
-		require.Equal(t, 6, viewers())
-		require.Equal(t, d0+4, sent())
+		require.Equal(t, over+2, viewers())
+		require.Equal(t, d0+gossip.FlushBurst+3, sent())
+	})
+}
+
+// Under sustained churn the bucket keeps batching: a change every millisecond for a second costs
+// FlushBurst flushes at once and then one per window, as many datagrams as before the bucket
+// plus FlushBurst-1, and no change waits more than one window.
+func TestSustainedChangesFlushOncePerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			interval = 10 * time.Millisecond
+			period   = time.Second
+			changes  = int(period / time.Millisecond)
+		)
+		a, b := batchingPair(t, interval)
+		time.Sleep(gossip.FlushBurst * interval)
+		sent := func() uint64 { return a.Tracker().Stats().DeltasSent }
+		d0 := sent()
+		var worst time.Duration
+		seen, at := 0, make([]time.Time, changes+1)
+		for i := 1; i <= changes; i++ {
+			at[i] = time.Now()
+			_, err := a.Tracker().Track(tracker.Owner(i), "x", "", nil)
+			require.NoError(t, err)
+			synctest.Wait()
+			for v := b.Tracker().Count("x").Viewers; seen < v; seen++ {
+				worst = max(worst, time.Since(at[seen+1]))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		advanceUntil(t, time.Second, "every change", func() bool { return b.Tracker().Count("x").Viewers == changes })
+		for ; seen < changes; seen++ {
+			worst = max(worst, time.Since(at[seen+1]))
+		}
+		flushes := sent() - d0
+		// The first FlushBurst changes (1 ms apart) go at once; the bucket is then empty and
+		// the rest go once per window: at 10 ms, 20 ms, ... up to the one after the last change.
+		require.Equal(t, gossip.FlushBurst+int(period/interval), int(flushes))
+		require.LessOrEqual(t, worst, interval, "no change waits more than one window")
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 // The batching window stays BroadcastInterval in a small cluster and grows with the live peers in
@@ -43,4 +44,46 @@ func TestWindowBoundsFlushDatagrams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The flush token bucket's law, for any arrival pattern of changes as the worker handles them:
+// over any span between two flushes at t_i and t_j the node flushes at most
+// flushBurst + (t_j - t_i) / window times, and a change waits at most one window.
+func TestFlushPacerBoundsFlushesInAnySpan(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		w := time.Duration(rapid.IntRange(1, 50).Draw(t, "window_ms")) * time.Millisecond
+		gaps := rapid.SliceOfN(rapid.IntRange(0, 20_000), 1, 300).Draw(t, "gaps_us")
+		var p flushPacer
+		var flushes []time.Time
+		now := time.Unix(1_700_000_000, 0)
+		due := time.Time{} // the armed flush, zero = none
+		for _, g := range gaps {
+			now = now.Add(time.Duration(g) * time.Microsecond)
+			if !due.IsZero() && !due.After(now) { // the armed timer fired first
+				p.take(due, w)
+				flushes = append(flushes, due)
+				due = time.Time{}
+			}
+			if !due.IsZero() {
+				continue // this change joins the armed flush
+			}
+			if d := p.wait(now, w); d > 0 {
+				if d > w {
+					t.Fatalf("a change waits %v, more than one window %v", d, w)
+				}
+				due = now.Add(d)
+				continue
+			}
+			p.take(now, w)
+			flushes = append(flushes, now)
+		}
+		for i := range flushes {
+			for j := i; j < len(flushes); j++ {
+				n, span := j-i+1, flushes[j].Sub(flushes[i])
+				if limit := flushBurst + int(span/w); n > limit {
+					t.Fatalf("%d flushes within %v (window %v), at most %d", n, span, w, limit)
+				}
+			}
+		}
+	})
 }

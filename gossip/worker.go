@@ -18,13 +18,13 @@ func (n *Node) run() {
 	flush.Stop()
 	defer flush.Stop()
 	armed := false
-	var last time.Time
+	var pace flushPacer
 	tick := func() {
 		now := time.Now()
 		out := n.tr.Tick(now)
 		for _, o := range out {
 			if _, ok := o.Msg.(*crdt.Delta); ok {
-				last = now // only a flush of local changes opens a batching window
+				pace.take(now, n.window()) // only a flush of local changes costs a token
 				break
 			}
 		}
@@ -46,12 +46,12 @@ func (n *Node) run() {
 			n.inboxLen.Add(-int64(len(f)))
 			n.handleFrame(f)
 		case <-n.tr.Pending():
-			// Leading-edge batching: flush at once after a quiet spell, else at the end of the
-			// current batching window.
+			// Flush at once while under the flush budget; over it, when the next token comes
+			// (flushPacer), with every change made meanwhile.
 			if armed {
 				continue
 			}
-			if wait := n.window() - time.Since(last); wait > 0 {
+			if wait := pace.wait(time.Now(), n.window()); wait > 0 {
 				flush.Reset(wait)
 				armed = true
 				continue
@@ -69,6 +69,43 @@ func (n *Node) run() {
 			reply <- n.goodbyes()
 		}
 	}
+}
+
+// flushBurst is the depth of the flush token bucket: how many flushes of local changes may go
+// back to back, at once, before changes wait for the batching window. Four lets a few changes
+// in quick succession (a join and its meta update, a tab that reconnects) go at once, and costs
+// a burst of 100k tracks three small extra deltas.
+const flushBurst = 4
+
+// flushPacer is the token bucket that paces the flushes of local changes: one token per batching
+// window (Node.window, so FlushPacketBudget datagrams a second at most in a large cluster), at
+// most flushBurst held, one taken by each flush. A change made while a token is held is flushed
+// at once, however recently the previous flush went; without one it waits for the next token, and
+// every change made meanwhile goes in the same flush. Over any span T a node thus flushes at most
+// flushBurst + T/window times: under load exactly once per window, as plain windowed batching
+// does. It is kept as the instant the bucket would be full again (the virtual-scheduling form of
+// a token bucket), so it needs no timer of its own. Worker only.
+type flushPacer struct {
+	full time.Time // when the bucket holds flushBurst tokens again; zero = full
+}
+
+// wait returns how long a flush at now must wait for a token when tokens come one per w
+// (0 = go at once).
+func (p *flushPacer) wait(now time.Time, w time.Duration) time.Duration {
+	// Sub saturates for a zero full; compare before subtracting so nothing overflows.
+	ahead, spare := p.full.Sub(now), (flushBurst-1)*w
+	if ahead <= spare {
+		return 0
+	}
+	return ahead - spare
+}
+
+// take records a flush at now: it uses one token, and a token takes w to come back.
+func (p *flushPacer) take(now time.Time, w time.Duration) {
+	if p.full.Before(now) {
+		p.full = now
+	}
+	p.full = p.full.Add(w)
 }
 
 // window is the batching window for local changes: BroadcastInterval, stretched in a large
