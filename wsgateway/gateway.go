@@ -27,6 +27,7 @@ type Gateway struct {
 	metrics  *metrics
 	hub      *hub
 	writers  *writerPool
+	poll     *poller // idle sockets (socket.go, poller_linux.go); nil where there is none
 	upgrader websocket.Upgrader
 	handler  http.Handler
 
@@ -89,6 +90,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.handler = g.routes()
 	g.ready.Store(true)
+	g.poll = newPoller(cfg.IdleTimeout, g.log, func(w *wsTransport, wait bool) { go g.runSocket(w, wait) })
 	g.sub = cfg.Tracker.Subscribe()
 	g.startWriters()
 	g.wg.Add(1)
@@ -144,6 +146,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		c.close(closeGoingAway, "server shutting down")
 	}
 	g.mu.Unlock()
+	if g.poll != nil {
+		g.poll.close() // every socket is closing: none is parked from now on
+	}
 	done := make(chan struct{})
 	go func() {
 		g.wg.Wait()
@@ -274,6 +279,7 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	wt := &wsTransport{ws: ws, writeTimeout: g.cfg.WriteTimeout, br: hj.br, raw: hj.raw}
 	c := g.newConn(wt, id, vsn, ip)
+	wt.rd.g, wt.rd.c = g, c
 	stopping := g.register(c)
 	g.metrics.conns.Add(1)
 	if stopping { // Shutdown ran between admit and here
@@ -281,31 +287,8 @@ func (g *Gateway) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.stopExpiry = g.expireAt(c, id.Expires)
 	ws.SetReadLimit(g.cfg.MaxFrameBytes)
-	// The socket gets its own goroutine so that the HTTP server's per-request state (its
-	// buffers and deep stack) is released now rather than held for the socket's lifetime.
-	go g.runSocket(c, wt)
-}
-
-// runSocket is the socket's reader: it reads and handles one frame, then hands the socket to
-// a new goroutine for the next. The reader is a chain of goroutines rather than one for the
-// socket's lifetime because a goroutine's stack never shrinks below half of what it once
-// needed: handling a join (authorization, the tracker, the answers) grows it to 8 KB, while
-// waiting for the next frame needs 2 KB (waitReadable, on Linux; 4 KB in gorilla's read
-// elsewhere), and each frame's successor starts small. One runs
-// at a time and each starts its successor as its last act, so the chain reads frames in
-// order and owns what the reader owns (see conn). The goroutine that finds the socket closed
-// removes its presences and waits for its writer.
-func (g *Gateway) runSocket(c *conn, wt *wsTransport) {
-	if c.serveFrame(wt.nextFrame(g.cfg.IdleTimeout)) {
-		go g.runSocket(c, wt)
-		return
-	}
-	defer g.wg.Done()
-	c.stopExpiry()
-	c.close(0, "")
-	c.cleanup()
-	<-c.writerDone
-	g.unregister(c)
-	g.release(c.ip)
-	g.metrics.conns.Add(-1)
+	// The socket is parked, or gets its own goroutine, so that the HTTP server's per-request
+	// state (its buffers and deep stack) is released now rather than held for the socket's
+	// lifetime.
+	g.startSocket(wt)
 }

@@ -25,6 +25,8 @@ type wsTransport struct {
 	sock     *deadlineConn // ws's net.Conn, or nil when it is not one (then gorilla writes)
 	fast     *directSocket // for the fan-out writers, or nil
 	buf      []byte        // the frame being written (writer only)
+
+	rd sockReader // the reader's state (socket.go)
 }
 
 var _ transport = (*wsTransport)(nil)
@@ -85,28 +87,15 @@ func (w *wsTransport) finish(code int, reason string) {
 	w.ws.Close()
 }
 
-// abort gives a writer stuck on a client that does not read a second to finish.
+// abort gives a writer stuck on a client that does not read a second to finish, and wakes a
+// parked reader (wakeReader).
 func (w *wsTransport) abort() {
+	w.wakeReader()
 	if dc := w.socket(); dc != nil {
 		_ = dc.setWriteDeadline(time.Now().Add(time.Second)) // now, not at gorilla's next write
 		return
 	}
 	_ = w.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-}
-
-// nextFrame waits for the socket's next frame. Its stack is all an idle socket holds (see
-// runSocket): with nothing buffered, it waits for the socket to become readable before it
-// calls into gorilla, whose read path is deeper than the runtime poller's wait.
-func (w *wsTransport) nextFrame(idle time.Duration) (int, []byte, error) {
-	if err := w.ws.SetReadDeadline(time.Now().Add(idle)); err != nil {
-		return 0, nil, err
-	}
-	if w.raw != nil && w.br.Buffered() == 0 {
-		if err := waitReadable(w.raw); err != nil {
-			return 0, nil, err
-		}
-	}
-	return w.ws.ReadMessage()
 }
 
 // serveFrame handles what nextFrame returned; it reports whether the socket is still open.
