@@ -137,7 +137,24 @@ func (t *Tracker) plausible(owner crdt.Replica, top crdt.Seq) bool {
 func (t *Tracker) advanced(owner crdt.Replica, before crdt.Seq) {
 	if rs := t.replicas[owner.Name]; rs != nil && t.state.Seq(owner) != before {
 		rs.seqAt = t.now
+		rs.advancedAt = t.now
 	}
+}
+
+// deferRequest reports whether asking for owner's operations after have, up
+// to top (the newest sequence a delta or digest showed), should wait: when
+// the answer would be a snapshot (top-have exceeds half the log an owner
+// keeps, LogMaxOps) and owner's data advanced this tracker's sequence within
+// the last RequestRetry/2, so the rest is in flight. That is a 100k burst:
+// a small delta sent by datagram overtakes the big ones still queued on the
+// stream, or a digest counts what the owner has flushed but not delivered;
+// asking then drew a snapshot of the whole partition, stale on arrival.
+// Small gaps (a lost datagram) are asked for at once as before, and a large
+// one as soon as the data has stopped for RequestRetry/2.
+func (t *Tracker) deferRequest(owner crdt.Replica, have, top crdt.Seq) bool {
+	rs := t.replicas[owner.Name]
+	return rs != nil && top-have > crdt.Seq(t.cfg.LogMaxOps/2) &&
+		!rs.advancedAt.IsZero() && t.now.Sub(rs.advancedAt) < t.cfg.RequestRetry/2
 }
 
 // refuseData reports (and counts) whether a delta or snapshot about owner
@@ -212,8 +229,8 @@ func (t *Tracker) handle(from crdt.Replica, m crdt.Message) ([]Outbound, crdt.Ca
 		t.count(st, err)
 		t.apply(ch)
 		t.advanced(m.Owner, before)
-		if st == crdt.Gap {
-			out = t.request(out, from, m.Owner, t.state.Seq(m.Owner))
+		if have := t.state.Seq(m.Owner); st == crdt.Gap && !t.deferRequest(m.Owner, have, m.To) {
+			out = t.request(out, from, m.Owner, have)
 		}
 	case *crdt.Snapshot:
 		if t.refuseData(m.Owner, m.Seq) {
@@ -241,7 +258,7 @@ func (t *Tracker) handle(from crdt.Replica, m crdt.Message) ([]Outbound, crdt.Ca
 			if !t.announced(it.Owner) {
 				continue
 			}
-			if since, behind := t.state.Behind(it); behind {
+			if since, behind := t.state.Behind(it); behind && !t.deferRequest(it.Owner, since, it.Seq) {
 				out = t.request(out, from, it.Owner, since)
 			}
 		}

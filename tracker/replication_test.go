@@ -309,3 +309,99 @@ func TestRequestAnsweredForAnyOwner(t *testing.T) {
 	// Nothing newer: no answer.
 	require.Empty(t, b.Handle(c.Self(), &crdt.Request{Owner: a.Self(), Since: 1}))
 }
+
+// TestNoSnapshotRequestWhileDataFlows pins the fix of the snapshot storm in a 100k burst
+// (issue 15): a small delta sent by datagram overtook the big ones still queued on the stream,
+// or a digest counted what the owner had flushed but not yet delivered, and the receiver asked at
+// once; by the time the owner answered, its log no longer reached back, so each such request
+// drew a snapshot of the whole partition that the in-flight deltas made stale on arrival. Now a
+// request that would draw a snapshot (more than LogMaxOps/2 behind) waits while the owner's data
+// keeps advancing the receiver's sequence, and goes out once it has stopped for RequestRetry/2
+// (LocalConfig: 150 ms). A small gap is still asked for at once.
+func TestNoSnapshotRequestWhileDataFlows(t *testing.T) {
+	logOps := func(c *tracker.Config) { c.LogMaxOps = 4 } // half: 2 ops
+	a, b, c := mkTracker(t, "a", 1, logOps), mkTracker(t, "b", 1, logOps), mkTracker(t, "c", 1, logOps)
+	r := newRouter(t, a, b, c)
+	r.MeshUp()
+	r.Step(400 * time.Millisecond) // past the start's catch-up requests and their RequestRetry
+	now := r.Now()
+	owner := tracker.Owner(0)
+	next := func(tracks int) crdt.Message { // a's next delta, through the wire codec
+		t.Helper()
+		for range tracks {
+			owner++
+			track(t, a, owner, "x", "")
+		}
+		now = now.Add(time.Millisecond)
+		for _, o := range a.Tick(now) {
+			if d, ok := o.Msg.(*crdt.Delta); ok {
+				buf, err := crdt.Marshal(a.Self(), d)
+				require.NoError(t, err)
+				_, m, err := crdt.Unmarshal(buf)
+				require.NoError(t, err)
+				return m
+			}
+		}
+		t.Fatal("no delta")
+		return nil
+	}
+	copyOf := func(m crdt.Message) crdt.Message { // Handle takes ownership: one copy each
+		buf, err := crdt.Marshal(a.Self(), m)
+		require.NoError(t, err)
+		_, out, err := crdt.Unmarshal(buf)
+		require.NoError(t, err)
+		return out
+	}
+	requests := func(outs []tracker.Outbound) (n int, since crdt.Seq) {
+		for _, o := range outs {
+			if q, ok := o.Msg.(*crdt.Request); ok {
+				n, since = n+1, q.Since
+			}
+		}
+		return n, since
+	}
+	digest := func(seq crdt.Seq) crdt.Message {
+		return &crdt.Digest{Items: []crdt.DigestItem{{Owner: a.Self(), Seq: seq}}}
+	}
+	d1, d2, d3, d47 := next(1), next(1), next(1), next(4) // (0,1], (1,2], (2,3], (3,7]
+	b.Tick(now)
+	c.Tick(now)
+	b.Handle(a.Self(), copyOf(d1)) // a's data is flowing to both
+	c.Handle(a.Self(), copyOf(d1))
+	reqB := b.Stats().Requests
+
+	// A small gap is asked for at once: a lost datagram, which the log can answer.
+	n, since := requests(c.Handle(a.Self(), copyOf(d3)))
+	require.Equal(t, 1, n, "a gap of 2 ops is asked for at once")
+	require.Equal(t, crdt.Seq(1), since)
+
+	// A big one while data flows is not: d47 overtook d2 and d3, which are in flight.
+	n, _ = requests(b.Handle(a.Self(), copyOf(d47)))
+	require.Zero(t, n, "a gap that only a snapshot could fill waits while data flows")
+	require.Equal(t, uint64(1), b.Stats().Gaps)
+	n, _ = requests(b.Handle(a.Self(), digest(7)))
+	require.Zero(t, n, "and so does a digest")
+	b.Handle(a.Self(), copyOf(d2))
+	b.Handle(a.Self(), copyOf(d3))
+	require.Equal(t, counts(7, 0, 7), b.Count("x"), "the kept delta followed")
+	require.Equal(t, reqB, b.Stats().Requests, "nothing was asked")
+
+	// (7,12] is lost for good and nothing follows it: only digests reveal it. While d3's
+	// arrival is recent, they ask nothing...
+	next(5)
+	b.Tick(now.Add(100 * time.Millisecond))
+	n, _ = requests(b.Handle(a.Self(), digest(12)))
+	require.Zero(t, n)
+	// ... once the data has stopped for RequestRetry/2, a digest asks.
+	b.Tick(now.Add(160 * time.Millisecond))
+	n, since = requests(b.Handle(a.Self(), digest(12)))
+	require.Equal(t, 1, n, "a digest after the flow stopped asks")
+	require.Equal(t, crdt.Seq(7), since)
+
+	// That request is lost too; past RequestRetry, a later delta's gap asks at once.
+	d13 := next(1)
+	b.Tick(now.Add(500 * time.Millisecond))
+	n, since = requests(b.Handle(a.Self(), copyOf(d13)))
+	require.Equal(t, 1, n, "a gap after the flow stopped asks")
+	require.Equal(t, crdt.Seq(7), since)
+}

@@ -110,6 +110,9 @@ type replicaState struct {
 	// the replica was first announced): the base of the plausibility bound on
 	// sequence jumps. Zero until the first Tick if that happened before one.
 	seqAt time.Time
+	// advancedAt is when data last advanced this tracker's sequence for the
+	// replica (zero: never): see deferRequest.
+	advancedAt time.Time
 }
 
 // New returns a Tracker for cfg. It returns an error wrapping ErrConfig
