@@ -55,13 +55,44 @@ func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]b
 		everyone += fmt.Sprintf("; churn %.0f frames/s", res.FramesPerSec)
 	}
 	floorNote := fmt.Sprintf("%d loopback sockets, %d-byte frames, %d writers (GOMAXPROCS)", floor.Conns, floor.FrameBytes, floor.Writers)
-	return []benchResult{
+	floorCPU, fanoutCPU := perFrame(floor.CPU, floor.Frames), perFrame(res.ChangesCPU, res.ChangesFrames)
+	floorEveryone := floorNote
+	if floorCPU > 0 {
+		floorEveryone += fmt.Sprintf("; %.2f CPU µs per frame", floorCPU)
+	}
+	if fanoutCPU > 0 {
+		everyone += fmt.Sprintf("; %.2f CPU µs per frame", fanoutCPU)
+	}
+	rows := []benchResult{
 		fromPercentiles("floor: one frame to a socket", floor.Delivery, floorNote),
-		fromPercentiles("floor: one frame to every socket", floor.Everyone, floorNote),
+		fromPercentiles("floor: one frame to every socket", floor.Everyone, floorEveryone),
 		fromPercentiles("count change delivered, per socket", res.Delivery, note),
 		fromPercentiles("count change delivered to every socket", res.Everyone, everyone),
 		floorRatio(res.Everyone, floor.Everyone),
-	}, nil
+	}
+	if f.url == "" && floorCPU > 0 && fanoutCPU > 0 { // an external gateway's CPU is not ours to see
+		rows = append(rows, cpuRatio(fanoutCPU, floorCPU))
+	}
+	return rows, nil
+}
+
+// perFrame is cpu per frame in microseconds (0 when unknown).
+func perFrame(cpu time.Duration, frames int) float64 {
+	if cpu <= 0 || frames <= 0 {
+		return 0
+	}
+	return float64(cpu) / float64(time.Microsecond) / float64(frames)
+}
+
+// cpuRatio is the row "fan-out / floor, CPU per frame": this process's CPU time per frame
+// delivered during the timed changes (the gateway's and its clients') over the floor's (its
+// writers' and readers'). Unlike the times, it hardly depends on what else the machine runs.
+func cpuRatio(fanout, floor float64) benchResult {
+	r := fanout / floor
+	return benchResult{
+		Name: "fan-out / floor, CPU per frame", Samples: 1, P50: r, P90: r, P99: r, Max: r, Mean: r,
+		Note: fmt.Sprintf("a ratio, not ms: %.2f over %.2f CPU µs per frame (gateway and clients, over bare writes and reads)", fanout, floor),
+	}
 }
 
 // floorRatio is the row "fan-out / floor": the fan-out's time to every socket over the

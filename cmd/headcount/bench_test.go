@@ -30,6 +30,7 @@ func TestBenchSmallRuns(t *testing.T) {
 		"floor: one frame to a socket":             10,
 		"floor: one frame to every socket":         2,
 		"fan-out / floor, every socket":            2,
+		"fan-out / floor, CPU per frame":           1,
 	}
 	if len(rep.Results) != len(wantSamples) {
 		t.Fatalf("%d results, want %d: %+v", len(rep.Results), len(wantSamples), rep.Results)

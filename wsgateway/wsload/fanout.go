@@ -77,10 +77,15 @@ type Result struct {
 	// ChurnChanges count changes made during the churn phase; ChurnFrames presence_diff
 	// frames received by all watchers for them; FramesPerSec = ChurnFrames / ChurnTime, where
 	// ChurnTime runs from the first change to the last frame.
-	ChurnChanges int
-	ChurnFrames  int64
-	ChurnTime    time.Duration
-	FramesPerSec float64
+	// ChangesCPU is this process's CPU time over the timed changes (with the gateway's when
+	// it runs in this process), 0 when the system does not say; ChangesFrames is the number
+	// of presence_diff frames they delivered, one per socket and change.
+	ChangesCPU    time.Duration
+	ChangesFrames int
+	ChurnChanges  int
+	ChurnFrames   int64
+	ChurnTime     time.Duration
+	FramesPerSec  float64
 }
 
 func (r Result) String() string {
@@ -159,6 +164,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// Timed changes: probe k joins, moving the count to base+k.
 	var delivery, everyone []time.Duration
+	cpu0 := processCPU()
 	for k := 1; k <= cfg.Changes; k++ {
 		if cfg.ChangeGap > 0 {
 			select {
@@ -182,6 +188,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		everyone = append(everyone, last)
 	}
+	if cpu0 > 0 {
+		res.ChangesCPU = processCPU() - cpu0
+	}
+	res.ChangesFrames = cfg.Conns * cfg.Changes
 	res.Delivery, res.Everyone = percentiles(delivery), percentiles(everyone)
 	if res.Everyone.P50 > 0 {
 		res.BurstFramesPerSec = float64(cfg.Conns) / res.Everyone.P50.Seconds()

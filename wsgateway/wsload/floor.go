@@ -40,6 +40,10 @@ type FloorResult struct {
 	// connection and round; Everyone is, per round, the time until the last connection had it.
 	Delivery Percentiles
 	Everyone Percentiles
+	// CPU is this process's CPU time (every goroutine's, readers' too) over the timed rounds,
+	// 0 when the system does not say; Frames is the number of frames they wrote.
+	CPU    time.Duration
+	Frames int
 }
 
 func (r FloorResult) String() string {
@@ -124,6 +128,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	defer readers.Wait()
 
 	var delivery, everyone []time.Duration
+	cpu0 := processCPU()
 	for k := range cfg.Rounds {
 		if k > 0 && cfg.Gap > 0 {
 			select {
@@ -149,6 +154,10 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		}
 		everyone = append(everyone, last)
 	}
+	if cpu0 > 0 {
+		res.CPU = processCPU() - cpu0
+	}
+	res.Frames = cfg.Conns * cfg.Rounds
 	res.Delivery, res.Everyone = percentiles(delivery), percentiles(everyone)
 	return res, nil
 }
