@@ -22,10 +22,14 @@
 //
 // # Dissemination
 //
-// The tracker returns Outbound messages. Each is encoded once (crdt.Marshal) and sent to its
-// targets: ToAll = every live peer, ToOne = the peer with that name and epoch, ToSome = Fanout
-// random live peers (digests). Messages to one peer are packed into frames (magic, version, then
-// length-prefixed messages). A frame that fits MaxPacketSize goes as one best-effort datagram
+// The tracker returns Outbound messages. Each is encoded once, without its sender
+// (crdt.MarshalBody), and sent to its targets: ToAll = every live peer, ToOne = the peer with that
+// name and epoch, ToSome = Fanout random live peers (digests). Messages to one peer are packed into
+// frames (frame.go): a tag byte, the sender once, then the bodies. The sender is its short id, four
+// bytes of a hash of its name and epoch that every receiver computes for the members membership
+// announced; a frame whose id no member (or more than one) has is dropped and counted
+// (UnknownSender), never attributed to a guess, and catch-up repairs it once the sender is
+// announced. A lone add is its entry plus 7 bytes of frame and body header. A frame that fits MaxPacketSize goes as one best-effort datagram
 // (memberlist SendBestEffort, UDP) straight from the worker; larger messages go to the peer's
 // bounded stream queue, drained by one sender goroutine per peer that packs everything queued into
 // as few reliable streams as possible (memberlist SendReliable opens one TCP connection per call,
@@ -37,7 +41,8 @@
 //
 // Received frames are copied in NotifyMsg and handed to the worker through a bounded inbox
 // (count and bytes); when it is full frames are dropped and counted. Corrupt frames or messages
-// are counted and dropped, never a panic.
+// are counted and dropped, never a panic. Nodes of another ProtocolVersion are ignored by
+// membership (a Warn names both versions) and their frames are refused as bad frames.
 //
 // The worker ticks the tracker every TickInterval (digests, permdown timers) and on local
 // changes, paced by a token bucket: a change is flushed at once while the node is under its

@@ -22,11 +22,14 @@ type Stats struct {
 	QueueDropped    uint64 // outgoing messages dropped because a peer's stream queue was full
 	Oversize        uint64 // messages dropped for exceeding MaxMessageSize
 	DecodeErrors    uint64 // corrupt frames or messages received
-	SendErrors      uint64 // sends memberlist reported as failed
-	BadMeta         uint64 // peers ignored for a bad or incompatible node meta
-	Joined          uint64 // replicas reported up to the tracker (joins and new epochs)
-	Failed          uint64 // replicas reported down (memberlist declared them dead)
-	Left            uint64 // replicas reported gone (memberlist saw them leave)
+	// UnknownSender counts frames dropped because their sender's short id names no member this
+	// node knows (membership lag, a restart not yet seen, a left node, an impostor) or two.
+	UnknownSender uint64
+	SendErrors    uint64 // sends memberlist reported as failed
+	BadMeta       uint64 // peers ignored for a bad or incompatible node meta
+	Joined        uint64 // replicas reported up to the tracker (joins and new epochs)
+	Failed        uint64 // replicas reported down (memberlist declared them dead)
+	Left          uint64 // replicas reported gone (memberlist saw them leave)
 	// StreamFallbacks counts peers switched to streams because datagrams to them failed while
 	// memberlist saw them alive (UDP blocked, TCP open).
 	StreamFallbacks uint64
@@ -42,7 +45,7 @@ type counters struct {
 	framesReceived, bytesReceived, messagesHandled             atomic.Uint64
 	inboxDropped, queueDropped, oversize, decodeErrors         atomic.Uint64
 	sendErrors, badMeta, joined, failed, left                  atomic.Uint64
-	streamFallbacks, packetsRefused                            atomic.Uint64
+	streamFallbacks, packetsRefused, unknownSender             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -55,6 +58,7 @@ func (c *counters) snapshot() Stats {
 		DecodeErrors: c.decodeErrors.Load(), SendErrors: c.sendErrors.Load(), BadMeta: c.badMeta.Load(),
 		Joined: c.joined.Load(), Failed: c.failed.Load(), Left: c.left.Load(),
 		StreamFallbacks: c.streamFallbacks.Load(), PacketsRefused: c.packetsRefused.Load(),
+		UnknownSender: c.unknownSender.Load(),
 	}
 }
 
@@ -81,6 +85,7 @@ func newCollector(n *Node) prometheus.Collector {
 		c("queue_dropped", "Outgoing messages dropped because a peer queue was full.", func(s scrape) uint64 { return s.QueueDropped }),
 		c("oversize_dropped", "Messages dropped for exceeding the size limit.", func(s scrape) uint64 { return s.Oversize }),
 		c("decode_errors", "Corrupt frames or messages received.", func(s scrape) uint64 { return s.DecodeErrors }),
+		c("unknown_sender", "Frames dropped because their sender's short id names no member known here.", func(s scrape) uint64 { return s.UnknownSender }),
 		c("send_errors", "Sends that failed.", func(s scrape) uint64 { return s.SendErrors }),
 		c("bad_meta", "Peers ignored for a bad or incompatible node meta.", func(s scrape) uint64 { return s.BadMeta }),
 		c("replicas_joined", "Peers reported up (joins and new incarnations).", func(s scrape) uint64 { return s.Joined }),

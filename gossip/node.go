@@ -42,6 +42,8 @@ type Node struct {
 	// prefix its kind byte at the start of every frame we send.
 	host   *Host
 	prefix []byte
+	// senders names this node in its frames and resolves the senders of received ones.
+	senders senderTable
 
 	events   *eventQueue
 	inbox    chan []byte
@@ -110,6 +112,7 @@ func New(cfg Config, t *tracker.Tracker) (*Node, error) {
 		members: make(map[string]*member),
 		stop:    make(chan struct{}),
 	}
+	n.senders.init(self)
 	n.view.Store(&[]Member{})
 	n.failed.Store(&[]failedPeer{})
 	n.peers.Store(&[]*peer{})

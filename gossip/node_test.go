@@ -177,7 +177,7 @@ func TestMetrics(t *testing.T) {
 		"frames_received_total", "inbox_dropped_total", "members", "messages_handled_total",
 		"oversize_dropped_total", "packet_bytes_sent_total", "packets_refused_total", "packets_sent_total",
 		"queue_dropped_total", "replicas_failed_total", "replicas_joined_total", "replicas_left_total",
-		"send_errors_total", "stream_bytes_sent_total", "stream_fallbacks_total", "streams_sent_total"}, names)
+		"send_errors_total", "stream_bytes_sent_total", "stream_fallbacks_total", "streams_sent_total", "unknown_sender_total"}, names)
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
 	mfs, err = reg.Gather()

@@ -78,7 +78,7 @@ func (n *Node) runSender(p *peer) {
 			return
 		case <-p.q.sig:
 		}
-		pk := packer{limit: n.cfg.MaxMessageSize + frameOverhead + len(n.prefix), prefix: n.prefix}
+		pk := packer{limit: n.cfg.MaxMessageSize + frameOverhead + len(n.prefix), prefix: n.prefix, head: n.frameHead()}
 		for _, m := range p.q.take() {
 			pk.add(m)
 		}

@@ -15,12 +15,13 @@ func (n *Node) send(out []tracker.Outbound) {
 		return
 	}
 	packets := make(map[*peer]*packer)
+	head := n.frameHead()
 	for _, o := range out {
 		targets := n.targets(o)
 		if len(targets) == 0 {
 			continue
 		}
-		b, err := crdt.Marshal(n.self, o.Msg)
+		b, err := crdt.MarshalBody(n.self, o.Msg)
 		if err != nil {
 			n.log.Warn("gossip: cannot encode message", "err", err)
 			continue
@@ -30,7 +31,7 @@ func (n *Node) send(out []tracker.Outbound) {
 			n.log.Warn("gossip: message too large, dropped", "bytes", len(b), "max", n.cfg.MaxMessageSize)
 			continue
 		}
-		small := frameHeader+msgCost(b) <= n.cfg.MaxPacketSize
+		small := len(head)+msgCost(b) <= n.cfg.MaxPacketSize
 		// Anti-entropy (digests, requests, answers: everything but the fresh deltas to all) also
 		// goes by stream to a peer that datagrams do not reach; the fresh deltas it misses are
 		// then found by the digests and repaired by stream. Copies still go by datagram: the
@@ -40,7 +41,7 @@ func (n *Node) send(out []tracker.Outbound) {
 			if small {
 				pk := packets[p]
 				if pk == nil {
-					pk = &packer{limit: n.cfg.MaxPacketSize + len(n.prefix), prefix: n.prefix}
+					pk = &packer{limit: n.cfg.MaxPacketSize + len(n.prefix), prefix: n.prefix, head: head}
 					packets[p] = pk
 				}
 				pk.add(b)
@@ -103,12 +104,12 @@ func (n *Node) targets(o tracker.Outbound) []*peer {
 func (n *Node) goodbyes() []goodbye {
 	var out []goodbye
 	for _, o := range n.tr.Leave() {
-		b, err := crdt.Marshal(n.self, o.Msg)
+		b, err := crdt.MarshalBody(n.self, o.Msg)
 		if err != nil {
 			n.log.Warn("gossip: cannot encode goodbye", "err", err)
 			continue
 		}
-		pk := packer{limit: len(n.prefix) + frameOverhead + len(b), prefix: n.prefix}
+		pk := packer{limit: len(n.prefix) + frameOverhead + len(b), prefix: n.prefix, head: n.frameHead()}
 		pk.add(b)
 		f := pk.done()[0]
 		for _, p := range n.targets(o) {

@@ -130,19 +130,29 @@ func (n *Node) handleFrame(f []byte) {
 	n.stats.framesReceived.Add(1)
 	n.stats.bytesReceived.Add(uint64(len(f)))
 	var out []tracker.Outbound
-	err := splitFrame(f, n.cfg.MaxMessageSize, func(msg []byte) {
-		from, m, err := crdt.Unmarshal(msg)
-		if err != nil {
-			n.stats.decodeErrors.Add(1)
-			n.log.Debug("gossip: corrupt message", "err", err)
+	pf, err := parseFrame(f)
+	if err == nil {
+		from, known := n.frameFrom(pf.sender)
+		if !known {
+			// Never guess: the ops are not attributed to anyone, and catch-up repairs them.
+			n.stats.unknownSender.Add(1)
+			n.log.Debug("gossip: frame from an unknown short id dropped", "id", pf.sender.id)
 			return
 		}
-		if gb, ok := m.(*crdt.Goodbye); ok && gb.Replica == from {
-			n.saidGoodbye(from)
-		}
-		n.stats.messagesHandled.Add(1)
-		out = append(out, n.tr.Handle(from, m)...)
-	})
+		err = pf.each(n.cfg.MaxMessageSize, func(msg []byte) {
+			m, err := crdt.UnmarshalBody(from, msg)
+			if err != nil {
+				n.stats.decodeErrors.Add(1)
+				n.log.Debug("gossip: corrupt message", "err", err)
+				return
+			}
+			if gb, ok := m.(*crdt.Goodbye); ok && gb.Replica == from {
+				n.saidGoodbye(from)
+			}
+			n.stats.messagesHandled.Add(1)
+			out = append(out, n.tr.Handle(from, m)...)
+		})
+	}
 	if err != nil {
 		n.stats.decodeErrors.Add(1)
 		n.log.Debug("gossip: corrupt frame", "err", err)
@@ -170,6 +180,7 @@ func (n *Node) handleEvents() {
 	for _, ev := range evs {
 		n.applyEvent(ev, now)
 	}
+	n.rebuildSenders()
 	n.publish()
 	if n.kick {
 		// After publish, so the rejoin loop reads the records that woke it.
