@@ -130,9 +130,17 @@ func (s *State) ReleaseTopic(topic string) { delete(s.topics, topic) }
 // Add adds a presence to the local partition under a fresh ref and returns
 // the new entry. The add is buffered until Flush.
 func (s *State) Add(topic, user string, conn uint64, meta []byte) *Entry {
+	return s.AddInterned(s.internTopic(topic), user, conn, meta)
+}
+
+// AddInterned is Add for a topic string that is already shared, such as the
+// Topic of an entry the state holds: it skips the lookup that interns it, a
+// string hash per add. Interning only saves memory, so any string is
+// correct; one that is not shared is merely not deduplicated.
+func (s *State) AddInterned(topic, user string, conn uint64, meta []byte) *Entry {
 	p := s.local
 	p.seq++
-	e := &Entry{Ref: p.seq, Topic: s.internTopic(topic), User: user, Conn: conn, Meta: meta, owner: &p.owner}
+	e := &Entry{Ref: p.seq, Topic: topic, User: user, Conn: conn, Meta: meta, owner: &p.owner}
 	p.entries.Put(e.Ref, e)
 	s.buf = append(s.buf, Op{Ref: e.Ref, Entry: e, seq: p.seq})
 	return e

@@ -5,6 +5,7 @@ import "github.com/headcount-io/headcount/crdt"
 // topicState is one topic's counters and visible entries, kept
 // incrementally from every change.
 type topicState struct {
+	name    string // the topic, as the key of Tracker.topics: the state's interned copy
 	viewers int
 	conns   int
 	local   int              // presences owned by this node, for the caps (limits.go)
@@ -19,7 +20,7 @@ func (t *Tracker) join(e *crdt.Entry) { t.joinIn(t.topics[e.Topic], e) }
 // topic has none yet), and returns the topic's state.
 func (t *Tracker) joinIn(ts *topicState, e *crdt.Entry) *topicState {
 	if ts == nil {
-		ts = &topicState{}
+		ts = &topicState{name: e.Topic}
 		if len(t.rollups) > 0 {
 			ts.ranks = t.rollupsOf(e.Topic, ts)
 		}

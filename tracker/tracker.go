@@ -193,7 +193,12 @@ func (t *Tracker) Track(owner Owner, topic, user string, meta []byte) (Ref, erro
 	if err := t.local.admit(ts, t.cfg.MaxLocalPresences, t.cfg.MaxLocalTopics); err != nil {
 		return 0, err
 	}
-	e := t.state.Add(topic, user, uint64(owner), meta)
+	var e *crdt.Entry
+	if ts != nil {
+		e = t.state.AddInterned(ts.name, user, uint64(owner), meta)
+	} else {
+		e = t.state.Add(topic, user, uint64(owner), meta)
+	}
 	t.owners.add(owner, e, any)
 	t.local.count(t.joinIn(ts, e))
 	t.signal()
@@ -216,7 +221,7 @@ func (t *Tracker) Update(owner Owner, topic string, meta []byte) (Ref, error) {
 		return 0, fmt.Errorf("%w: owner %d in %q", ErrNoPresence, owner, topic)
 	}
 	t.state.Remove(old.Ref)
-	e := t.state.Add(old.Topic, old.User, old.Conn, meta)
+	e := t.state.AddInterned(old.Topic, old.User, old.Conn, meta)
 	t.owners.replace(owner, old, e)
 	t.join(e) // first, so that the topic's state survives the leave
 	t.leave(old)
