@@ -1,12 +1,15 @@
 package gossip
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 
 	"github.com/headcount-io/headcount/crdt"
@@ -164,4 +167,94 @@ func TestSharedShortIDResolvesToNobody(t *testing.T) {
 	_, ok = n.frameFrom(frameSender{short: true, id: shortID(other)})
 	require.False(t, ok)
 	require.Equal(t, frameHead(d, true), n.frameHead(), "short again once nobody has its id")
+}
+
+// v1Delegate is a memberlist delegate publishing a fixed node meta: a node of another version.
+type v1Delegate struct{ meta []byte }
+
+func (d v1Delegate) NodeMeta(int) []byte                 { return d.meta }
+func (d v1Delegate) NotifyMsg([]byte)                    {}
+func (d v1Delegate) GetBroadcasts(int, int) [][]byte     { return nil }
+func (d v1Delegate) LocalState(bool) []byte              { return nil }
+func (d v1Delegate) MergeRemoteState(buf []byte, _ bool) {}
+
+// syncBuffer is a bytes.Buffer for a logger written by the worker and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Mixed versions: a node of protocol 1 (the wire before short ids) in the cluster is listed as
+// incompatible with a Warn that names both versions, is never counted, and its frames are
+// refused as bad frames: nothing it sends reaches the tracker.
+func TestProtocol1PeerRefusedCleanly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := memnet.New(memnet.Options{})
+		defer func() {
+			_ = net.Close()
+			time.Sleep(time.Second)
+		}()
+		tp, err := net.NewTransport("")
+		require.NoError(t, err)
+		tc := tracker.LocalConfig()
+		tc.Name, tc.Epoch = "a", 1
+		tr, err := tracker.New(tc)
+		require.NoError(t, err)
+		var logs syncBuffer
+		cfg := TestConfig()
+		cfg.Transport = tp
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		a, err := New(cfg, tr)
+		require.NoError(t, err)
+		defer func() { _ = a.Close() }()
+
+		tx, err := net.NewTransport("")
+		require.NoError(t, err)
+		mc := memberlist.DefaultLocalConfig()
+		mc.Name, mc.Transport = "old", tx
+		mc.Delegate = v1Delegate{meta: nodeMeta{Epoch: 7, Protocol: 1}.encode()}
+		mc.LogOutput = io.Discard
+		ml, err := memberlist.Create(mc)
+		require.NoError(t, err)
+		defer func() { _ = ml.Shutdown() }()
+		_, err = ml.Join([]string{a.Addr()})
+		require.NoError(t, err)
+		until(t, "the old node listed as incompatible", func() bool {
+			for _, m := range a.Members() {
+				if m.Name == "old" {
+					return m.Status == StatusIncompatible
+				}
+			}
+			return false
+		})
+		require.Contains(t, logs.String(), "gossip: member ignored")
+		require.Contains(t, logs.String(), "protocol 1, want 2")
+		require.Equal(t, 1, a.NumMembers())
+
+		// A version-1 frame: magic 'H', version 1, one length-prefixed msgpack delta.
+		var local *memberlist.Node
+		for _, m := range ml.Members() {
+			if m.Name == "a" {
+				local = m
+			}
+		}
+		require.NotNil(t, local)
+		before := a.Stats()
+		require.NoError(t, ml.SendBestEffort(local, []byte{0x48, 1, 9, 0x99, 1, 1, 0xa3, 'o', 'l', 'd', 7, 0xc0, 0xc0}))
+		until(t, "the frame counted", func() bool { return a.Stats().FramesReceived > before.FramesReceived })
+		require.Equal(t, before.DecodeErrors+1, a.Stats().DecodeErrors)
+		require.Equal(t, before.MessagesHandled, a.Stats().MessagesHandled)
+	})
 }
