@@ -3,7 +3,9 @@ package testcluster_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -495,4 +497,68 @@ func snapshotBytes(b *testing.B, tr *tracker.Tracker) int {
 		b.Fatal(err)
 	}
 	return len(buf)
+}
+
+// BenchmarkLoopbackDatagramFloor is the floor under [A] on loopback: one datagram from one UDP
+// socket to each of nodes-1 others in the same process, each read by its own goroutine and
+// handed over by a channel (as memberlist's transport does), timed until the benchmark's
+// goroutine has all of them; samples 10 ms apart as in [A]. What [A] adds above it is
+// memberlist's and the node's own receive path and the tracker.
+func BenchmarkLoopbackDatagramFloor(b *testing.B) {
+	const nodes = 5
+	send, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer send.Close()
+	got := make(chan int, nodes)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var to []net.Addr
+	for i := 1; i < nodes; i++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close() // runs before wg.Wait: the reader's ReadFrom fails and it returns
+		to = append(to, c.LocalAddr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := c.ReadFrom(buf); err != nil {
+					return
+				}
+				got <- i
+			}
+		}()
+	}
+	msg := make([]byte, 60) // about a lone add's frame
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for k := 0; k < b.N; k++ {
+		start := time.Now()
+		for _, a := range to {
+			if _, err := send.WriteTo(msg, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range to {
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+				b.Fatal("a datagram on loopback was lost")
+			}
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		time.Sleep(10 * time.Millisecond)
+		b.StartTimer()
+	}
+	b.ReportMetric(percentile(lat, 0.50), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.90), "p90-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+	b.ReportMetric(percentile(lat, 1), "max-ms")
+	b.ReportMetric(0, "ns/op")
 }
