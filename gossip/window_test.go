@@ -46,22 +46,27 @@ func TestWindowBoundsFlushDatagrams(t *testing.T) {
 	}
 }
 
-// The flush token bucket's law, for any arrival pattern of changes as the worker handles them:
-// over any span between two flushes at t_i and t_j the node flushes at most
-// flushBurst + (t_j - t_i) / window times, and a change waits at most one window.
+// The flush token bucket's law, for any arrival pattern of changes as the worker handles them and
+// timers that fire late (a loaded machine): over any span between two flushes at t_i and t_j the
+// node flushes at most flushBurst + (t_j - t_i) / window times, a change waits at most one
+// window for its token, and a flush that waited is followed by none within one window, however
+// late its timer fired (no catching up with flushes of a few ops).
 func TestFlushPacerBoundsFlushesInAnySpan(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		w := time.Duration(rapid.IntRange(1, 50).Draw(t, "window_ms")) * time.Millisecond
-		gaps := rapid.SliceOfN(rapid.IntRange(0, 20_000), 1, 300).Draw(t, "gaps_us")
+		wus := int(w / time.Microsecond)
+		gaps := rapid.SliceOfN(rapid.IntRange(0, 2*wus), 1, 300).Draw(t, "gaps_us")
+		late := rapid.SliceOfN(rapid.IntRange(0, 2*wus), len(gaps), len(gaps)).Draw(t, "timer_late_us")
 		var p flushPacer
 		var flushes []time.Time
+		var waited []bool
 		now := time.Unix(1_700_000_000, 0)
-		due := time.Time{} // the armed flush, zero = none
-		for _, g := range gaps {
+		due := time.Time{} // when the armed timer fires, zero = none
+		for k, g := range gaps {
 			now = now.Add(time.Duration(g) * time.Microsecond)
 			if !due.IsZero() && !due.After(now) { // the armed timer fired first
-				p.take(due, w)
-				flushes = append(flushes, due)
+				p.take(due, w, true)
+				flushes, waited = append(flushes, due), append(waited, true)
 				due = time.Time{}
 			}
 			if !due.IsZero() {
@@ -71,11 +76,16 @@ func TestFlushPacerBoundsFlushesInAnySpan(t *testing.T) {
 				if d > w {
 					t.Fatalf("a change waits %v, more than one window %v", d, w)
 				}
-				due = now.Add(d)
+				due = now.Add(d + time.Duration(late[k])*time.Microsecond)
 				continue
 			}
-			p.take(now, w)
-			flushes = append(flushes, now)
+			p.take(now, w, false)
+			flushes, waited = append(flushes, now), append(waited, false)
+		}
+		for i := 1; i < len(flushes); i++ {
+			if waited[i-1] && flushes[i].Sub(flushes[i-1]) < w {
+				t.Fatalf("a flush %v after one that waited (window %v)", flushes[i].Sub(flushes[i-1]), w)
+			}
 		}
 		for i := range flushes {
 			for j := i; j < len(flushes); j++ {

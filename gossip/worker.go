@@ -19,12 +19,13 @@ func (n *Node) run() {
 	defer flush.Stop()
 	armed := false
 	var pace flushPacer
-	tick := func() {
+	// tick ticks the tracker; waited says the flush waited for a token (over budget).
+	tick := func(waited bool) {
 		now := time.Now()
 		out := n.tr.Tick(now)
 		for _, o := range out {
 			if _, ok := o.Msg.(*crdt.Delta); ok {
-				pace.take(now, n.window()) // only a flush of local changes costs a token
+				pace.take(now, n.window(), waited) // only a flush of local changes costs a token
 				break
 			}
 		}
@@ -56,12 +57,12 @@ func (n *Node) run() {
 				armed = true
 				continue
 			}
-			tick()
+			tick(false)
 		case <-flush.C:
 			armed = false
-			tick()
+			tick(true)
 		case <-ticker.C:
-			tick()
+			tick(false)
 			if n.reap(time.Now()) {
 				n.publish()
 			}
@@ -82,9 +83,11 @@ const flushBurst = 4
 // most flushBurst held, one taken by each flush. A change made while a token is held is flushed
 // at once, however recently the previous flush went; without one it waits for the next token, and
 // every change made meanwhile goes in the same flush. Over any span T a node thus flushes at most
-// flushBurst + T/window times: under load exactly once per window, as plain windowed batching
-// does. It is kept as the instant the bucket would be full again (the virtual-scheduling form of
-// a token bucket), so it needs no timer of its own. Worker only.
+// flushBurst + T/window times. A flush that waited leaves the bucket empty, however late its
+// timer fired, so under load the node flushes once per window counted from the previous flush,
+// exactly as plain windowed batching does, and never catches up on a late timer with flushes of
+// a few ops. It is kept as the instant the bucket would be full again (the virtual-scheduling
+// form of a token bucket), so it needs no timer of its own. Worker only.
 type flushPacer struct {
 	full time.Time // when the bucket holds flushBurst tokens again; zero = full
 }
@@ -100,8 +103,14 @@ func (p *flushPacer) wait(now time.Time, w time.Duration) time.Duration {
 	return ahead - spare
 }
 
-// take records a flush at now: it uses one token, and a token takes w to come back.
-func (p *flushPacer) take(now time.Time, w time.Duration) {
+// take records a flush at now: it uses one token, and a token takes w to come back. After a
+// flush that waited for its token the bucket is empty: the time its timer fired late earns
+// nothing.
+func (p *flushPacer) take(now time.Time, w time.Duration, waited bool) {
+	if waited {
+		p.full = now.Add(flushBurst * w)
+		return
+	}
 	if p.full.Before(now) {
 		p.full = now
 	}
