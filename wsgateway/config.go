@@ -144,9 +144,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// HandshakeTimeout bounds the WebSocket upgrade.
 	HandshakeTimeout time.Duration
-	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes. Every
-	// socket holds its read buffer for its lifetime; a client frame larger than it is read
-	// in several reads (Phoenix clients' frames are under 512 bytes but for long topics or
+	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes. On Linux
+	// a socket holds its read buffer only while it reads (an idle socket's is pooled; from
+	// 257 bytes up); elsewhere for its lifetime. A client frame larger than it is read in
+	// several reads (Phoenix clients' frames are under 512 bytes but for long topics or
 	// refs). Write buffers are pooled between writes, so idle sockets hold none.
 	ReadBufferSize, WriteBufferSize int
 

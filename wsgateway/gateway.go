@@ -27,7 +27,8 @@ type Gateway struct {
 	metrics  *metrics
 	hub      *hub
 	writers  *writerPool
-	poll     *poller // idle sockets (socket.go, poller_linux.go); nil where there is none
+	poll     *poller   // idle sockets (socket.go, poller_linux.go); nil where there is none
+	readBufs sync.Pool // *bufio.Reader holding a ReadBufferSize buffer, taken from a parked socket
 	upgrader websocket.Upgrader
 	handler  http.Handler
 

@@ -1,6 +1,7 @@
 package wsgateway
 
 import (
+	"bufio"
 	"time"
 )
 
@@ -19,6 +20,7 @@ type sockReader struct {
 	id       uint64    // the socket's key in the poller (0 until first parked); never reused
 	armed    bool      // registered with the poller's epoll instance (later parks re-arm it)
 	deadline time.Time // the end of its last frame plus IdleTimeout: then it is closed as idle
+	shelved  bool      // br has no buffer (shelveReadBuffer)
 }
 
 // wakeReader is called by abort: a socket closed from elsewhere (a slow consumer, its token's
@@ -50,12 +52,41 @@ const (
 	parkNot                      // no poller for it: its reader waits in a goroutine
 )
 
-// park hands an idle socket (nothing buffered) to the poller.
+// park hands an idle socket (nothing buffered) to the poller, without its read buffer.
 func (g *Gateway) park(w *wsTransport) parkResult {
 	if g.poll == nil || w.raw == nil || w.br == nil {
 		return parkNot
 	}
+	w.shelveReadBuffer() // before the poller has it: its reader may start at once
 	return g.poll.park(w)
+}
+
+// shelveReadBuffer takes the buffer of the reader gorilla reads through (w.br, empty) into
+// the gateway's pool: a parked socket holds no read buffer. The bufio.Reader is emptied in
+// place, since gorilla holds the pointer; nextFrame puts a buffer back before gorilla reads.
+func (w *wsTransport) shelveReadBuffer() {
+	if w.rd.shelved || w.br.Buffered() > 0 {
+		return
+	}
+	spare := new(bufio.Reader)
+	*spare = *w.br
+	*w.br = bufio.Reader{}
+	w.rd.g.readBufs.Put(spare)
+	w.rd.shelved = true
+}
+
+// unshelveReadBuffer gives w.br a buffer again, from the pool or new.
+func (w *wsTransport) unshelveReadBuffer() {
+	if !w.rd.shelved {
+		return
+	}
+	r, _ := w.rd.g.readBufs.Get().(*bufio.Reader)
+	if r == nil {
+		r = bufio.NewReaderSize(nil, w.rd.g.cfg.ReadBufferSize)
+	}
+	*w.br = *r
+	w.br.Reset(w.ws.NetConn()) // what hijack wrapped: the deadlineConn
+	w.rd.shelved = false
 }
 
 // startSocket starts the reader of a socket that has just been upgraded: parked until the
@@ -117,6 +148,7 @@ func (g *Gateway) endSocket(c *conn) {
 // buffered, it first waits for the socket to become readable (waitReadable) on a small stack,
 // before it calls into gorilla, whose read path is deeper than the runtime poller's wait.
 func (w *wsTransport) nextFrame(wait bool) (int, []byte, error) {
+	w.unshelveReadBuffer()
 	if err := w.ws.SetReadDeadline(w.rd.deadline); err != nil {
 		return 0, nil, err
 	}

@@ -202,7 +202,8 @@ func TestSocketWithoutPoller(t *testing.T) {
 // and no g: between frames it is parked with the gateway's poller (poller_linux.go). Before,
 // every socket's reader waited for its next frame in a goroutine of its own (2-3 KB of stack
 // and a g of about 660 B per idle socket at 19,600 sockets in [K]); before that, in one that
-// had kept the 8 KB stack its join grew. The parked sockets still answer.
+// had kept the 8 KB stack its join grew. Nor does it hold a read buffer. The parked sockets
+// still answer.
 func TestIdleSocketHoldsNoGoroutine(t *testing.T) {
 	tg := startGateway(t, func(c *Config) { c.MaxConnsPerIP = 0 })
 	const sockets = 200
@@ -220,6 +221,13 @@ func TestIdleSocketHoldsNoGoroutine(t *testing.T) {
 	waitParked(t, tg, sockets)
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base.goroutines+idleGoroutineSlack },
 		waitFor, 10*time.Millisecond, "goroutines for %d idle sockets", sockets)
+	buffered := 0 // read buffer bytes of the parked sockets
+	tg.g.poll.mu.Lock()
+	for _, w := range tg.g.poll.parked {
+		buffered += w.br.Size()
+	}
+	tg.g.poll.mu.Unlock()
+	require.Zero(t, buffered, "read buffer bytes held by parked sockets")
 	idle := stackSample()
 	perSocket := float64(int64(idle.stack)-int64(base.stack)) / sockets
 	t.Logf("stack per idle socket: %.0f B (%d goroutines for %d sockets)", perSocket, idle.goroutines-base.goroutines, sockets)
