@@ -52,8 +52,7 @@ func (s *State) ApplyDelta(d *Delta) (Change, Status, error) {
 		p.keepAside(d, s.opts.MaxPending)
 		return Change{}, Gap, nil
 	}
-	var ch Change
-	ch.add(p.applyOps(d, s))
+	ch := p.applyOps(d, s) // not copied: drainPending usually adds nothing
 	ch.add(p.drainPending(s))
 	if a := s.gathering[p.owner.Name]; a != nil && a.seq <= p.seq {
 		delete(s.gathering, p.owner.Name) // overtaken by deltas

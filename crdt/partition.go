@@ -46,6 +46,15 @@ func (p *partition) visible() []*Entry {
 // contiguous and free of overlaps (a relay may send (0, 9] to a replica at 5).
 func (p *partition) applyOps(d *Delta, s *State) Change {
 	var ch Change
+	if !p.hidden {
+		adds := 0
+		for _, op := range d.Ops {
+			if op.Entry != nil {
+				adds++
+			}
+		}
+		ch.Joins = make([]*Entry, 0, adds) // one allocation instead of a growing slice
+	}
 	floor := p.seq
 	eff := d
 	if d.From < floor {
