@@ -52,6 +52,8 @@ type conn struct {
 	stopExpiry func() bool // cancels the close at ident.Expires
 
 	mu       sync.Mutex
+	ds       *directSocket // direct's answer once known (dsKnown), next to mu: the fan-out writers' first touch of c
+	dsKnown  bool
 	queue    []*outFrame
 	spare    []*outFrame
 	queued   int // bytes of the frames in queue that are not presence diffs
@@ -137,11 +139,15 @@ func (c *conn) kickTo(ready *[]*conn) {
 
 // direct returns the socket the fan-out writers can write c's frames to without waiting, or
 // nil (long-poll, SSE, a socket that is not TCP, a system without non-blocking writes).
+// Called with c.mu held; the fan-out writers read c.ds, set here before c was handed to them.
 func (c *conn) direct() *directSocket {
-	if w, ok := c.t.(*wsTransport); ok {
-		return w.direct()
+	if !c.dsKnown {
+		if w, ok := c.t.(*wsTransport); ok {
+			c.ds = w.direct()
+		}
+		c.dsKnown = true
 	}
-	return nil
+	return c.ds
 }
 
 // pushCounts queues (or rewrites) the presence_diff that brings s to shared.to. It reports

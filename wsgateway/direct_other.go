@@ -6,7 +6,7 @@ import "errors"
 
 // directSocket is a socket the fan-out writers write to without waiting: not implemented on
 // this system, where every socket has writer goroutines (writers.go).
-type directSocket struct{}
+type directSocket struct{ dc *deadlineConn }
 
 // newDirectSocket returns nil: no socket is written without waiting here.
 func newDirectSocket(*deadlineConn) *directSocket { return nil }

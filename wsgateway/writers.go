@@ -139,8 +139,8 @@ func (st *writeStats) add(g *Gateway) {
 // rest, holding the write mutex from here so that nothing comes between, and then writes what
 // c queued since. scratch is the writer's frame buffer.
 func (c *conn) flushDirect(scratch *[]byte, st *writeStats) {
-	w := c.t.(*wsTransport)
-	dc, ds := w.socket(), w.direct()
+	ds := c.ds // set when c was put on the writers' list (direct)
+	dc := ds.dc
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -168,7 +168,7 @@ func (c *conn) flushDirect(scratch *[]byte, st *writeStats) {
 	}
 	if n < len(frame) {
 		rest := append([]byte(nil), frame[n:]...) // frame may be the writer's scratch buffer
-		go c.finishDirect(dc, w.writeTimeout, rest, batch)
+		go c.finishDirect(dc, c.g.cfg.WriteTimeout, rest, batch)
 		return
 	}
 	dc.wmu.Unlock()

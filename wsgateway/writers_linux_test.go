@@ -67,7 +67,9 @@ func TestDirectWriteHandsOffFullSocket(t *testing.T) {
 	require.NoError(t, client.NetConn().(*net.TCPConn).SetReadBuffer(64<<10))
 
 	c := tg.g.newConn(&wsTransport{ws: server, writeTimeout: waitFor}, Identity{}, vsn2, "127.0.0.1")
+	c.mu.Lock()
 	require.NotNil(t, c.direct())
+	c.mu.Unlock()
 	sizes := []int{1, 125, 126, 127, 65535, 65536, 70000}
 	var want []string
 	for i := range 3 * len(sizes) {
@@ -176,7 +178,9 @@ func TestStuckClientDoesNotDelayFanout(t *testing.T) {
 	}
 	tg.g.mu.Unlock()
 	require.NotNil(t, sc)
+	sc.mu.Lock()
 	require.NotNil(t, sc.direct(), "a loopback socket is written by the fan-out writers")
+	sc.mu.Unlock()
 	require.NoError(t, sc.t.(*wsTransport).socket().Conn.(*net.TCPConn).SetWriteBuffer(4096))
 	require.NoError(t, stuck.ws.NetConn().(*net.TCPConn).SetReadBuffer(4096))
 
