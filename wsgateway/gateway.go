@@ -17,20 +17,21 @@ import (
 // Gateway serves the WebSocket endpoint and the HTTP API of one node. Create it with New; it is
 // safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	clock    Clock
-	auth     Authenticator
-	jwt      *JWTAuthenticator // the built-in Authenticator, nil when Config replaced it
-	authz    Authorizer
-	demo     *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
-	metrics  *metrics
-	hub      *hub
-	writers  *writerPool
-	poll     *poller   // idle sockets (socket.go, poller_linux.go); nil where there is none
-	readBufs sync.Pool // *bufio.Reader holding a ReadBufferSize buffer, taken from a parked socket
-	upgrader websocket.Upgrader
-	handler  http.Handler
+	cfg        Config
+	log        *slog.Logger
+	clock      Clock
+	auth       Authenticator
+	jwt        *JWTAuthenticator // the built-in Authenticator, nil when Config replaced it
+	authz      Authorizer
+	demo       *demoAuth // with Config.DemoTokens: mints demo tokens, and is auth
+	metrics    *metrics
+	hub        *hub
+	writers    *writerPool
+	poll       *poller   // idle sockets (socket.go, poller_linux.go); nil where there is none
+	readBufs   sync.Pool // *bufio.Reader holding a ReadBufferSize buffer, taken from a parked socket
+	readShells sync.Pool // empty *bufio.Reader, to take the next one
+	upgrader   websocket.Upgrader
+	handler    http.Handler
 
 	ready    atomic.Bool
 	stopping atomic.Bool

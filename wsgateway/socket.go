@@ -68,7 +68,10 @@ func (w *wsTransport) shelveReadBuffer() {
 	if w.rd.shelved || w.br.Buffered() > 0 {
 		return
 	}
-	spare := new(bufio.Reader)
+	spare, _ := w.rd.g.readShells.Get().(*bufio.Reader)
+	if spare == nil {
+		spare = new(bufio.Reader)
+	}
 	*spare = *w.br
 	*w.br = bufio.Reader{}
 	w.rd.g.readBufs.Put(spare)
@@ -85,6 +88,8 @@ func (w *wsTransport) unshelveReadBuffer() {
 		r = bufio.NewReaderSize(nil, w.rd.g.cfg.ReadBufferSize)
 	}
 	*w.br = *r
+	*r = bufio.Reader{}
+	w.rd.g.readShells.Put(r)   // for the next shelveReadBuffer: a park allocates nothing
 	w.br.Reset(w.ws.NetConn()) // what hijack wrapped: the deadlineConn
 	w.rd.shelved = false
 }
