@@ -189,12 +189,7 @@ func (p *poller) run() {
 			}
 		}
 		if now := time.Now(); !now.Before(next) {
-			for id, s := range p.parked {
-				if !now.Before(s.rd.deadline) {
-					delete(p.parked, id)
-					woken = append(woken, s) // its read times out at once
-				}
-			}
+			woken = p.sweepLocked(now, woken)
 			next = now.Add(p.every)
 		}
 		p.mu.Unlock()
@@ -206,6 +201,18 @@ func (p *poller) run() {
 			return
 		}
 	}
+}
+
+// sweepLocked takes the parked sockets whose idle deadline has passed out of parked and
+// appends them to woken: their reader's read times out at once. Called with mu held.
+func (p *poller) sweepLocked(now time.Time, woken []*wsTransport) []*wsTransport {
+	for id, w := range p.parked {
+		if !now.Before(w.rd.deadline) {
+			delete(p.parked, id)
+			woken = append(woken, w)
+		}
+	}
+	return woken
 }
 
 // close stops the goroutine and waits for it. Idempotent.
