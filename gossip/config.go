@@ -133,8 +133,9 @@ type Config struct {
 	// re-join fields (RejoinInterval, FastRejoin*) are ignored (the service joins and re-joins).
 	Host *Host
 
-	// Transport replaces memberlist's UDP/TCP transport (testcluster uses an in-memory one);
-	// nil = memberlist's own, bound to BindAddr:BindPort.
+	// Transport replaces the UDP/TCP transport (testcluster uses an in-memory one); nil = this
+	// package's own, bound to BindAddr:BindPort: memberlist's rules, but each datagram is handed
+	// over as a copy of its own size rather than in a fresh 64 KiB buffer (transport.go).
 	Transport memberlist.Transport
 	// Registerer receives the gossip metrics (nil = no metrics). They carry no node label: wrap
 	// the registerer (prometheus.WrapRegistererWith) to tell nodes apart, as package node does.

@@ -25,6 +25,7 @@ import (
 // accessors), state.go (lifecycle: Leave, Close), member.go (the member records and the published
 // view), worker.go (the goroutine that drives the tracker), send.go (dissemination), peer.go (the
 // per-peer stream queues), join.go (seeds and re-joins), delegate.go (memberlist's callbacks),
+// transport.go (the UDP and TCP sockets of a node of our own),
 // frame.go and meta.go (wire formats), logging.go (memberlist's log lines), host.go and
 // section.go (carrying the node on a service's memberlist).
 type Node struct {
@@ -178,8 +179,22 @@ func (n *Node) createMemberlist() error {
 	mc.Events = d
 	mc.Conflict = d
 	n.kr = mc.Keyring
+	var own *netTransport
+	if n.cfg.Transport == nil {
+		if own, err = newNetTransport(mc.BindAddr, mc.BindPort); err != nil {
+			n.mlLog.close()
+			return err
+		}
+		mc.Transport = own
+		if n.cfg.AdvertisePort == 0 {
+			mc.AdvertisePort = own.port
+		}
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if own != nil {
+			_ = own.Shutdown()
+		}
 		n.mlLog.close()
 		return fmt.Errorf("gossip: start memberlist: %w", err)
 	}
