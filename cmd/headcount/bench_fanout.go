@@ -20,9 +20,10 @@ type fanoutFlags struct {
 
 // benchFanout runs the wsload generator against a gateway: one started in
 // this process on loopback (a single node with its own tracker), or the one
-// at f.url. First it measures the floor: the same number of loopback sockets
-// in this process, one bare frame each per round, written by as many
-// goroutines as GOMAXPROCS. It returns the table rows: the floor's, the
+// at f.url. First it measures the floor: the same number of loopback WebSocket
+// sockets in this process, one bare frame each per round, written by as many
+// goroutines as GOMAXPROCS and read by the fan-out's own client read loop. It
+// returns the table rows: the floor's, the
 // fan-out's, and the ratio of the two times to every socket.
 func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]benchResult, error) {
 	fcfg := wsload.DefaultFloorConfig()
@@ -54,7 +55,7 @@ func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]b
 	if f.churn > 0 {
 		everyone += fmt.Sprintf("; churn %.0f frames/s", res.FramesPerSec)
 	}
-	floorNote := fmt.Sprintf("%d loopback sockets, %d-byte frames, %d writers (GOMAXPROCS)", floor.Conns, floor.FrameBytes, floor.Writers)
+	floorNote := fmt.Sprintf("%d loopback sockets, %d-byte frames, %d writers (GOMAXPROCS), read as the fan-out's", floor.Conns, floor.FrameBytes, floor.Writers)
 	floorCPU, fanoutCPU := perFrame(floor.CPU, floor.Frames), perFrame(res.ChangesCPU, res.ChangesFrames)
 	floorEveryone := floorNote
 	if floorCPU > 0 {
@@ -91,7 +92,7 @@ func cpuRatio(fanout, floor float64) benchResult {
 	r := fanout / floor
 	return benchResult{
 		Name: "fan-out / floor, CPU per frame", Samples: 1, P50: r, P90: r, P99: r, Max: r, Mean: r,
-		Note: fmt.Sprintf("a ratio, not ms: %.2f over %.2f CPU µs per frame (gateway and clients, over bare writes and reads)", fanout, floor),
+		Note: fmt.Sprintf("a ratio, not ms: %.2f over %.2f CPU µs per frame (gateway and clients, over bare writes read as the fan-out's)", fanout, floor),
 	}
 }
 

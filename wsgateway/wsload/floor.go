@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // FloorConfig configures Floor.
 type FloorConfig struct {
-	// Conns is the number of loopback TCP connections (> 0).
+	// Conns is the number of loopback WebSocket connections (> 0).
 	Conns int
 	// Rounds is the number of timed rounds, each one frame to every connection (> 0).
 	Rounds int
@@ -55,17 +57,21 @@ func (r FloorResult) String() string {
 // anonymous viewer joins.
 const diffPayload = `[null,null,"bench:fanout","presence_diff",{"joins":{"viewers":{"count":1},"users":{"count":0}},"leaves":{"viewers":{"count":0},"users":{"count":0}}}]`
 
-// diffFrame returns diffPayload as the gateway writes it: an unmasked WebSocket text frame.
+// diffFrame returns diffPayload as the gateway writes it: an unmasked WebSocket text frame,
+// its length (126 to 65535 bytes) in the two bytes after the 126 marker.
 func diffFrame() []byte {
-	return append([]byte{0x81, byte(len(diffPayload))}, diffPayload...) // len < 126: one length byte
+	n := len(diffPayload)
+	return append([]byte{0x81, 126, byte(n >> 8), byte(n)}, diffPayload...)
 }
 
-// Floor measures what the hardware allows a fan-out: Conns loopback TCP connections in this
-// process, and per round one presence_diff frame written to each of them by Writers
-// goroutines with nothing else (no WebSocket library, no deadlines, no queues), while one
-// goroutine per connection reads it and takes its count, as a watcher of Run does. A fan-out
-// of one count change to Conns sockets cannot beat it on the same machine; `headcount bench`
-// prints the ratio.
+// Floor measures what the hardware allows a fan-out: Conns loopback WebSocket connections in
+// this process, and per round one presence_diff frame written to each of them by Writers
+// goroutines with nothing else (the frame's bytes straight to the server end's net.Conn: no
+// WebSocket library, no deadlines, no queues), while one goroutine per connection reads it
+// with the fan-out's own read loop (the client ends are dialled as Run dials and read as
+// Run's watchers read), so the clients cost the same in both and the ratio is the server's.
+// A fan-out of one count change to Conns sockets cannot beat it on the same machine;
+// `headcount bench` prints the ratio.
 func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	if cfg.Writers == 0 {
 		cfg.Writers = runtime.GOMAXPROCS(0)
@@ -77,22 +83,16 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	servers, clients, err := loopbackPairs(ctx, cfg.Conns)
+	p, err := openPairs(ctx, cfg.Conns)
+	var readers sync.WaitGroup
 	defer func() {
-		for _, c := range append(servers, clients...) {
-			if c != nil {
-				c.Close()
-			}
-		}
+		p.close()
+		readers.Wait()
 	}()
 	if err != nil {
 		return res, err
 	}
-	stop := context.AfterFunc(ctx, func() { // unblocks readers and writers at the timeout
-		for _, c := range append(servers, clients...) {
-			c.Close()
-		}
-	})
+	stop := context.AfterFunc(ctx, p.closeConns) // unblocks readers and writers at the timeout
 	defer stop()
 
 	// One reader per connection stamps each frame's arrival in at[round][i]; the last reader
@@ -105,27 +105,21 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		left[k].Store(int64(cfg.Conns))
 		done[k] = make(chan struct{})
 	}
-	var readers sync.WaitGroup
-	for i, c := range clients {
+	for i, ws := range p.clients {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			buf := make([]byte, len(frame))
-			for k := range cfg.Rounds {
-				if _, err := io.ReadFull(c, buf); err != nil {
-					return
-				}
-				if _, ok := diffDelta(buf[2:]); !ok { // what a watcher does with it
-					return
-				}
-				at[k][i] = time.Now().UnixNano()
+			k := 0
+			readDiffs(ws, func(_ int64, t time.Time) bool { // as a watcher of Run reads
+				at[k][i] = t.UnixNano()
 				if left[k].Add(-1) == 0 {
 					close(done[k])
 				}
-			}
+				k++
+				return k < cfg.Rounds
+			})
 		}()
 	}
-	defer readers.Wait()
 
 	var delivery, everyone []time.Duration
 	cpu0 := processCPU()
@@ -138,7 +132,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 			}
 		}
 		t0 := time.Now()
-		if err := writeAll(servers, cfg.Writers, frame); err != nil {
+		if err := writeAll(p.servers, cfg.Writers, frame); err != nil {
 			return res, fmt.Errorf("wsload: floor round %d: %w", k, err)
 		}
 		select {
@@ -185,25 +179,101 @@ func writeAll(conns []net.Conn, writers int, frame []byte) error {
 	return errors.Join(errs...)
 }
 
-// loopbackPairs opens n TCP connections on 127.0.0.1: the accepted ends and the dialled ends.
-func loopbackPairs(ctx context.Context, n int) (servers, clients []net.Conn, err error) {
+// pairs are a floor's WebSocket connections: for each, the server end's net.Conn (the
+// floor writes frames to it) and the client end (the floor reads them from it).
+type pairs struct {
+	srv     *http.Server
+	served  chan struct{} // closed when srv.Serve returned
+	mu      sync.Mutex
+	servers []net.Conn
+	clients []*websocket.Conn
+	// accepted holds the server ends upgraded but not yet taken by openPairs.
+	accepted chan net.Conn
+}
+
+// openPairs serves WebSocket upgrades on a 127.0.0.1 listener and dials n connections to it
+// as Run dials. The caller closes the pairs, even on error.
+func openPairs(ctx context.Context, n int) (*pairs, error) {
+	p := &pairs{served: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		close(p.served)
+		return p, err
 	}
-	defer ln.Close()
-	var d net.Dialer
+	up := websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 512}
+	p.accepted = make(chan net.Conn, n) // never blocks a handler
+	accepted := p.accepted
+	p.srv = &http.Server{
+		ReadHeaderTimeout: 30 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			select {
+			case accepted <- ws.NetConn():
+			default: // more upgrades than dials: not ours
+				ws.Close()
+			}
+		}),
+	}
+	go func() {
+		defer close(p.served)
+		_ = p.srv.Serve(ln) // ErrServerClosed once close is called
+	}()
+	base := "ws://" + ln.Addr().String() + "/"
 	for range n {
-		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+		s, err := dialSocket(ctx, base, "")
 		if err != nil {
-			return servers, clients, fmt.Errorf("wsload: floor dial: %w", err)
+			return p, fmt.Errorf("wsload: floor dial: %w", err)
 		}
-		clients = append(clients, c)
-		s, err := ln.Accept()
-		if err != nil {
-			return servers, clients, fmt.Errorf("wsload: floor accept: %w", err)
+		p.add(nil, s.ws)
+		select {
+		case c := <-accepted:
+			p.add(c, nil)
+		case <-ctx.Done():
+			return p, ErrTimeout
 		}
-		servers = append(servers, s)
 	}
-	return servers, clients, nil
+	return p, nil
+}
+
+func (p *pairs) add(server net.Conn, client *websocket.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if server != nil {
+		p.servers = append(p.servers, server)
+	}
+	if client != nil {
+		p.clients = append(p.clients, client)
+	}
+}
+
+// closeConns closes every connection, both ends.
+func (p *pairs) closeConns() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.servers {
+		c.Close()
+	}
+	for _, ws := range p.clients {
+		ws.Close()
+	}
+}
+
+// close closes every connection and the server, and waits for the server to stop.
+func (p *pairs) close() {
+	p.closeConns()
+	if p.srv != nil {
+		p.srv.Close()
+	}
+	<-p.served
+	for {
+		select {
+		case c := <-p.accepted: // nil channel when the listener failed: never ready
+			c.Close()
+		default:
+			return
+		}
+	}
 }

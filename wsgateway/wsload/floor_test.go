@@ -2,17 +2,23 @@ package wsload
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
 
 // TestFloorMeasuresEveryConnection: every connection gets every round's frame, and the frame
-// is the one-viewer presence_diff a watcher counts.
+// is the one-viewer presence_diff a watcher counts. Floor's readers are Run's (readDiffs), so
+// the run also checks that the frame is a WebSocket frame they accept (the 151-byte frame
+// before, its 149-byte length in one byte, read as a masked frame and was refused).
 func TestFloorMeasuresEveryConnection(t *testing.T) {
-	if d, ok := diffDelta(diffFrame()[2:]); !ok || d != 1 {
+	if len(diffPayload) < 126 || len(diffFrame()) != 4+len(diffPayload) {
+		t.Fatalf("payload %d bytes, frame %d: diffFrame's length encoding no longer fits", len(diffPayload), len(diffFrame()))
+	}
+	if d, ok := diffDelta([]byte(diffPayload)); !ok || d != 1 {
 		t.Fatalf("floor frame counts %d (%v), want 1", d, ok)
 	}
-	res, err := Floor(context.Background(), FloorConfig{Conns: 20, Rounds: 3, Writers: 3, Timeout: time.Minute})
+	res, err := Floor(context.Background(), FloorConfig{Conns: 20, Rounds: 3, Writers: 3, Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,5 +30,66 @@ func TestFloorMeasuresEveryConnection(t *testing.T) {
 	}
 	if _, err := Floor(context.Background(), FloorConfig{Conns: 0, Rounds: 1, Timeout: time.Second}); err == nil {
 		t.Fatal("Conns 0 accepted")
+	}
+}
+
+// wsFrame is an unmasked server frame with a payload under 64 KiB.
+func wsFrame(fin bool, op byte, payload string) []byte {
+	if fin {
+		op |= 0x80
+	}
+	if n := len(payload); n >= 126 {
+		return append([]byte{op, 126, byte(n >> 8), byte(n)}, payload...)
+	}
+	return append([]byte{op, byte(len(payload))}, payload...)
+}
+
+// TestFloorAndFanoutReadAlike: the fan-out's watcher (socket.run) and the floor's reader read
+// through the same readDiffs, so on one stream of frames (a reply that is not a diff, a diff
+// in two fragments, a leave, a join) both see the same three deltas and skip the reply.
+func TestFloorAndFanoutReadAlike(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := openPairs(ctx, 2)
+	defer p.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const diff = `[null,null,"t","presence_diff",{"joins":{"viewers":{"count":%d},"users":{"count":0}},"leaves":{"viewers":{"count":%d},"users":{"count":0}}}]`
+	join, leave := fmt.Sprintf(diff, 1, 0), fmt.Sprintf(diff, 0, 1)
+	var stream []byte
+	stream = append(stream, wsFrame(true, 1, `[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]`)...)
+	stream = append(stream, wsFrame(false, 1, join[:40])...)
+	stream = append(stream, wsFrame(true, 0, join[40:])...)
+	stream = append(stream, append(wsFrame(true, 1, leave), wsFrame(true, 1, join)...)...)
+	for _, c := range p.servers {
+		if _, err := c.Write(stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fanout := make(chan int64, 3)
+	s := &socket{ws: p.clients[0], done: make(chan struct{})}
+	fn := countFunc(func(n int64, _ time.Time) { fanout <- n })
+	s.onCount.Store(&fn)
+	go s.run()
+	var floor []int64
+	readDiffs(p.clients[1], func(d int64, _ time.Time) bool {
+		floor = append(floor, d)
+		return len(floor) < 3
+	})
+	var counts []int64
+	for range 3 {
+		select {
+		case n := <-fanout:
+			counts = append(counts, n)
+		case <-ctx.Done():
+			t.Fatalf("fan-out reader saw counts %v only", counts)
+		}
+	}
+	p.close()
+	<-s.done
+	if fmt.Sprint(floor) != "[1 -1 1]" || fmt.Sprint(counts) != "[1 0 1]" || s.frames.Load() != 3 {
+		t.Fatalf("floor deltas %v, fan-out counts %v after %d diffs; want [1 -1 1], [1 0 1], 3", floor, counts, s.frames.Load())
 	}
 }

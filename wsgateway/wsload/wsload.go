@@ -176,9 +176,23 @@ func (s *socket) run() {
 			s.lost.Add(1)
 		}
 	}()
+	readDiffs(s.ws, func(delta int64, at time.Time) bool {
+		s.frames.Add(1)
+		n := s.count.Add(delta)
+		if fn := s.onCount.Load(); fn != nil {
+			(*fn)(n, at)
+		}
+		return true
+	})
+}
+
+// readDiffs is a watcher's read loop, the fan-out's (socket.run) and the floor's: it reads
+// each message whole through ws.NextReader, skips any that is not a presence_diff, and calls
+// fn with the diff's count delta and the time it was read, until ws fails or fn returns false.
+func readDiffs(ws *websocket.Conn, fn func(delta int64, at time.Time) bool) {
 	buf := make([]byte, 0, 256)
 	for {
-		_, r, err := s.ws.NextReader()
+		_, r, err := ws.NextReader()
 		if err != nil {
 			return
 		}
@@ -197,11 +211,8 @@ func (s *socket) run() {
 		if !ok {
 			continue
 		}
-		at := time.Now()
-		s.frames.Add(1)
-		n := s.count.Add(delta)
-		if fn := s.onCount.Load(); fn != nil {
-			(*fn)(n, at)
+		if !fn(delta, time.Now()) {
+			return
 		}
 	}
 }
