@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -260,15 +261,22 @@ func UnmarshalBody(from Replica, b []byte) (Message, error) {
 }
 
 func newReader(b []byte) *reader {
-	r := &reader{rd: bytes.NewReader(b)}
+	r := &reader{b: b, rd: bytes.NewReader(b)}
 	r.dec = msgpack.NewDecoder(r.rd) // a bytes.Reader is read directly, without a buffer
 	return r
 }
 
+// A reader decodes one message. The strings it returns are copies (a decoded message never
+// aliases its input), and the entries of one message share one string per distinct topic:
+// topics repeat heavily within a delta or snapshot, and a per-entry copy would be garbage as
+// soon as State interns it.
 type reader struct {
+	b   []byte // the whole input; rd reads it
 	rd  *bytes.Reader
 	dec *msgpack.Decoder
 	err error
+
+	lastTopic string // the topic of the previous entry
 }
 
 func (r *reader) message(from Replica) (Message, error) {
@@ -331,10 +339,30 @@ func (r *reader) name() string {
 	if r.err != nil {
 		return ""
 	}
-	buf := make([]byte, n)
-	_, _ = r.rd.Read(buf) // n <= Len: cannot fall short
-	return string(buf)
+	return string(r.next(int(n)))
 }
+
+// next consumes the next n bytes, which the caller has checked are there (n <= rd.Len()), and
+// returns them without copying: they alias the input.
+func (r *reader) next(n int) []byte {
+	off := len(r.b) - r.rd.Len()
+	_, _ = r.rd.Seek(int64(n), io.SeekCurrent) // within the input: cannot fail
+	return r.b[off : off+n : off+n]
+}
+
+// peek returns the next byte without consuming it; ok is false at the end of the input. The
+// decoder reads rd without a buffer, so the codes the common fields use (a fixed array of 5, a
+// positive fixint, a fixstr, nil) are read here directly, and the rest through the decoder.
+func (r *reader) peek() (c byte, ok bool) {
+	off := len(r.b) - r.rd.Len()
+	if off >= len(r.b) {
+		return 0, false
+	}
+	return r.b[off], true
+}
+
+// skip consumes the byte peek returned.
+func (r *reader) skip() { _, _ = r.rd.ReadByte() }
 
 func (r *reader) replica() Replica {
 	return Replica{Name: r.name(), Epoch: r.uvarint()}
@@ -347,6 +375,10 @@ func isUintCode(c byte) bool { return c <= 0x7f || (c >= 0xcc && c <= 0xcf) }
 func (r *reader) uint() uint64 {
 	if r.err != nil {
 		return 0
+	}
+	if c, ok := r.peek(); ok && c <= 0x7f {
+		r.skip()
+		return uint64(c)
 	}
 	if !r.code(isUintCode, "an unsigned integer") {
 		return 0
@@ -381,30 +413,60 @@ func (r *reader) code(ok func(byte) bool, what string) bool {
 }
 
 func (r *reader) str(max int) string {
-	if !r.code(isStrCode, "a string") {
+	b, ok := r.strBytes(max)
+	if !ok {
 		return ""
 	}
-	n, err := r.dec.DecodeBytesLen()
-	if err != nil || n < 0 {
-		if err == nil {
-			err = errors.New("nil string")
+	return string(b)
+}
+
+// strBytes reads a string field of at most max bytes and returns its bytes, which alias the
+// input.
+func (r *reader) strBytes(max int) ([]byte, bool) {
+	var n int
+	if c, ok := r.peek(); ok && r.err == nil && c >= 0xa0 && c <= 0xbf {
+		r.skip()
+		n = int(c & 0x1f)
+	} else {
+		if !r.code(isStrCode, "a string") {
+			return nil, false
 		}
-		r.fail("%v", err)
-		return ""
+		var err error
+		n, err = r.dec.DecodeBytesLen()
+		if err != nil || n < 0 {
+			if err == nil {
+				err = errors.New("nil string")
+			}
+			r.fail("%v", err)
+			return nil, false
+		}
 	}
 	if n > max || n > r.rd.Len() {
 		r.fail("string of %d bytes", n)
+		return nil, false
+	}
+	return r.next(n), true
+}
+
+// topic reads a topic like str, and returns the message's earlier copy of the same topic if
+// it has one.
+func (r *reader) topic() string {
+	b, ok := r.strBytes(MaxTopicLen)
+	if !ok {
 		return ""
 	}
-	buf := make([]byte, n)
-	if _, err := r.rd.Read(buf); err != nil && n > 0 {
-		r.fail("%v", err)
-		return ""
+	if string(b) == r.lastTopic { // neither the comparison nor the lookup copies b
+		return r.lastTopic
 	}
-	return string(buf)
+	t := string(b)
+	r.lastTopic = t
+	return t
 }
 
 func (r *reader) bytes(max int) []byte {
+	if r.skipNil() {
+		return nil
+	}
 	if !r.code(isBinCode, "bytes") {
 		return nil
 	}
@@ -434,10 +496,15 @@ func (r *reader) entry(implied Seq) *Entry {
 	if r.err != nil {
 		return nil
 	}
-	n, err := r.dec.DecodeArrayLen()
-	if err != nil {
-		r.fail("%v", err)
-		return nil
+	n := 5
+	if c, ok := r.peek(); !ok || c != 0x95 {
+		var err error
+		if n, err = r.dec.DecodeArrayLen(); err != nil {
+			r.fail("%v", err)
+			return nil
+		}
+	} else {
+		r.skip()
 	}
 	if n != 5 {
 		r.fail("entry of %d fields, want 5", n)
@@ -453,7 +520,7 @@ func (r *reader) entry(implied Seq) *Entry {
 	} else {
 		ref = r.uint()
 	}
-	e := &Entry{Ref: ref, Topic: r.str(MaxTopicLen), User: r.str(MaxUserLen), Conn: r.uint(), Meta: r.bytes(MaxMetaLen)}
+	e := &Entry{Ref: ref, Topic: r.topic(), User: r.str(MaxUserLen), Conn: r.uint(), Meta: r.bytes(MaxMetaLen)}
 	if r.err != nil {
 		return nil
 	}
@@ -466,15 +533,15 @@ func (r *reader) skipNil() bool {
 	if r.err != nil {
 		return false
 	}
-	c, err := r.dec.PeekCode()
-	if err != nil {
-		r.fail("%v", err)
+	c, ok := r.peek()
+	if !ok {
+		r.fail("EOF")
 		return false
 	}
 	if c != 0xc0 {
 		return false
 	}
-	_ = r.dec.DecodeNil()
+	r.skip()
 	return true
 }
 
@@ -532,9 +599,9 @@ func (r *reader) body(from Replica) Message {
 		}
 		d.Ops = make([]Op, 0, cnt)
 		for i := 0; i < cnt && r.err == nil; i++ {
-			c, err := r.dec.PeekCode()
-			if err != nil {
-				r.fail("%v", err)
+			c, ok := r.peek()
+			if !ok {
+				r.fail("EOF")
 				break
 			}
 			if isArrayCode(c) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -314,4 +315,31 @@ func FuzzUnmarshalBody(f *testing.F) {
 			_, _, _ = s.ApplySnapshot(m)
 		}
 	})
+}
+
+// Consecutive entries of one decoded message with the same topic share one string, and no
+// decoded string aliases the input: overwriting the input leaves the message intact.
+func TestUnmarshalSharesTopicsWithoutAliasing(t *testing.T) {
+	topics := []string{"room-a", "room-a", "room-a", "room-b", "room-a", "", "", "room-b", "room-b"}
+	d := &Delta{Owner: rA, From: 0, To: Seq(len(topics))}
+	for i, tp := range topics {
+		ref := Seq(i + 1)
+		d.Ops = append(d.Ops, Op{Ref: ref, Entry: &Entry{Ref: ref, Topic: tp, User: "user-1", Conn: uint64(i)}})
+	}
+	b, err := Marshal(rA, d)
+	require.NoError(t, err)
+	_, m, err := Unmarshal(b)
+	require.NoError(t, err)
+	got := m.(*Delta)
+	for i, op := range got.Ops {
+		require.Equal(t, topics[i], op.Entry.Topic)
+		if i > 0 && topics[i] == topics[i-1] && topics[i] != "" {
+			require.Same(t, unsafe.StringData(got.Ops[i-1].Entry.Topic), unsafe.StringData(op.Entry.Topic), "op %d's topic %q is a second copy", i, op.Entry.Topic)
+		}
+	}
+	want := normalize(d)
+	for i := range b {
+		b[i] = 0xff
+	}
+	require.Equal(t, want, normalize(got), "the decoded message aliases its input")
 }
