@@ -53,7 +53,9 @@ func (n *naiveNode) event(node *memberlist.Node, up bool) {
 	}
 }
 
-// fullState encodes one snapshot per partition this node holds, length-prefixed.
+// fullState encodes one snapshot per partition this node holds, length-prefixed, each cut into
+// parts of at most crdt.MaxSnapshotEntries (the decoder refuses a bigger message, as it would a
+// hostile one).
 func (n *naiveNode) fullState() []byte {
 	seqs := make(map[crdt.Replica]crdt.Seq)
 	for _, r := range n.tr.Replicas() {
@@ -72,12 +74,17 @@ func (n *naiveNode) fullState() []byte {
 	}
 	var out []byte
 	for _, s := range snaps {
-		b, err := crdt.Marshal(n.tr.Self(), s)
-		if err != nil {
-			continue
+		parts := (len(s.Entries) + crdt.MaxSnapshotEntries - 1) / crdt.MaxSnapshotEntries
+		for i := range parts {
+			part := &crdt.Snapshot{Owner: s.Owner, Seq: s.Seq, Part: uint32(i), Parts: uint32(parts),
+				Entries: s.Entries[i*crdt.MaxSnapshotEntries : min((i+1)*crdt.MaxSnapshotEntries, len(s.Entries))]}
+			b, err := crdt.Marshal(n.tr.Self(), part)
+			if err != nil {
+				continue
+			}
+			out = binary.AppendUvarint(out, uint64(len(b)))
+			out = append(out, b...)
 		}
-		out = binary.AppendUvarint(out, uint64(len(b)))
-		out = append(out, b...)
 	}
 	return out
 }
@@ -175,7 +182,7 @@ func BenchmarkNaiveFullState(b *testing.B) {
 		for _, n := range ns {
 			for n.tr.Stats().Presences != total {
 				if time.Since(start) > 2*time.Minute {
-					b.Fatal("naive baseline never converged")
+					b.Fatalf("naive baseline never converged: %+v", n.tr.Stats())
 				}
 				time.Sleep(time.Millisecond)
 			}
