@@ -125,6 +125,13 @@ func BenchmarkApplyDelta10k(b *testing.B) {
 // Snapshot (target: add <= 1.5x the entry; a remove a few bytes), for
 // deltas of 1 to 1,000 ops. ns/op is the cost of Marshal for the delta.
 func BenchmarkWireBytes(b *testing.B) {
+	benchWireBytes(b, crdt.Marshal, "wire-B", "add/entry")
+}
+
+// benchWireBytes measures what marshal makes of deltas of 1-1,000 adds (three user mixes) and
+// removes: bytes per op as <unit>/add and <unit>/remove, and for adds the ratio to the entries'
+// size inside a snapshot as ratio.
+func benchWireBytes(b *testing.B, marshal func(crdt.Replica, crdt.Message) ([]byte, error), unit, ratio string) {
 	mixes := map[string]benchMix{"add/anonymous": mixAnonymous, "add/user": mixUsers, "add/mix=50/50": mixHalf}
 	for _, kind := range []string{"add/anonymous", "add/user", "add/mix=50/50", "remove"} {
 		for _, batch := range []int{1, 10, 100, 1000} {
@@ -142,7 +149,7 @@ func BenchmarkWireBytes(b *testing.B) {
 				var size int
 				b.ReportAllocs()
 				for i := 0; i < b.N; i++ {
-					buf, err := crdt.Marshal(benchOwner, d)
+					buf, err := marshal(benchOwner, d)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -150,13 +157,13 @@ func BenchmarkWireBytes(b *testing.B) {
 				}
 				perOp := float64(size) / float64(batch)
 				if kind == "remove" {
-					b.ReportMetric(perOp, "wire-B/remove")
+					b.ReportMetric(perOp, unit+"/remove")
 					return
 				}
 				entry := entryBytes(b, d)
-				b.ReportMetric(perOp, "wire-B/add")
+				b.ReportMetric(perOp, unit+"/add")
 				b.ReportMetric(entry, "entry-B")
-				b.ReportMetric(perOp/entry, "add/entry")
+				b.ReportMetric(perOp/entry, ratio)
 			})
 		}
 	}

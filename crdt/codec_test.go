@@ -172,15 +172,20 @@ func FuzzUnmarshal(f *testing.F) {
 		if !bytes.Equal(b, b2) {
 			t.Fatal("encoding not stable")
 		}
-		// Whatever decodes must be safe to apply: an error, never a panic.
-		s := NewState(Replica{Name: "fuzz", Epoch: 1}, Options{})
-		switch m := m.(type) {
-		case *Delta:
-			_, _, _ = s.ApplyDelta(m)
-		case *Snapshot:
-			_, _, _ = s.ApplySnapshot(m)
-		}
+		applyFuzzed(m)
 	})
+}
+
+// applyFuzzed applies a decoded fuzz input to a fresh state: whatever decodes must be safe to
+// apply (an error, never a panic).
+func applyFuzzed(m Message) {
+	s := NewState(Replica{Name: "fuzz", Epoch: 1}, Options{})
+	switch m := m.(type) {
+	case *Delta:
+		_, _, _ = s.ApplyDelta(m)
+	case *Snapshot:
+		_, _, _ = s.ApplySnapshot(m)
+	}
 }
 
 // A node's own fresh delta implies its owner (the sender), its start (To minus the number of
@@ -307,13 +312,7 @@ func FuzzUnmarshalBody(f *testing.F) {
 		if len(b) > len(in) {
 			t.Fatalf("a %d-byte input re-encodes to %d bytes: the encoder is not minimal", len(in), len(b))
 		}
-		s := NewState(Replica{Name: "fuzz", Epoch: 1}, Options{})
-		switch m := m.(type) {
-		case *Delta:
-			_, _, _ = s.ApplyDelta(m)
-		case *Snapshot:
-			_, _, _ = s.ApplySnapshot(m)
-		}
+		applyFuzzed(m)
 	})
 }
 

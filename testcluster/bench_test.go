@@ -72,6 +72,15 @@ func percentile(ds []time.Duration, p float64) float64 {
 	return float64(s[i]) / float64(time.Millisecond)
 }
 
+// reportLatency reports lat's p50, p90, p99 and max in milliseconds, in place of ns/op.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	b.ReportMetric(percentile(lat, 0.50), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.90), "p90-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+	b.ReportMetric(percentile(lat, 1), "max-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkTrackVisibleEverywhere measures, for one track on node 0, the time until every node's
 // count of the topic includes it. Tracks are isolated (a 10 ms pause between them, not timed), as
 // single user actions are. Its Redis baseline, measured the same way, is
@@ -134,11 +143,7 @@ func benchVisible(b *testing.B, sizes []int, second bool) {
 					time.Sleep(10 * time.Millisecond)
 					b.StartTimer()
 				}
-				b.ReportMetric(percentile(lat, 0.50), "p50-ms")
-				b.ReportMetric(percentile(lat, 0.90), "p90-ms")
-				b.ReportMetric(percentile(lat, 0.99), "p99-ms")
-				b.ReportMetric(percentile(lat, 1), "max-ms")
-				b.ReportMetric(0, "ns/op")
+				reportLatency(b, lat)
 			})
 		}
 	}
@@ -556,11 +561,7 @@ func BenchmarkLoopbackDatagramFloor(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 		b.StartTimer()
 	}
-	b.ReportMetric(percentile(lat, 0.50), "p50-ms")
-	b.ReportMetric(percentile(lat, 0.90), "p90-ms")
-	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
-	b.ReportMetric(percentile(lat, 1), "max-ms")
-	b.ReportMetric(0, "ns/op")
+	reportLatency(b, lat)
 }
 
 // BenchmarkBurstFlushes counts what batching does under load, independent of the machine's
