@@ -120,21 +120,26 @@ func (c *conn) enqueue(frames ...[]byte) {
 }
 
 // kick starts a writer if none is running. Called with c.mu held.
-func (c *conn) kick() { c.kickTo(nil) }
+func (c *conn) kick() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
 
-// kickTo makes sure a writer will run: when none is, it appends c to ready (the fan-out
-// writers' list, writers.go) if c can be written there, or starts a writer goroutine. Called
-// with c.mu held.
-func (c *conn) kickTo(ready *[]*conn) {
+// kickDirect makes sure a writer will run, for a fan-out writer: when none is, it reports
+// true if the caller can write c itself (flushDirect), or else starts a writer goroutine.
+// Called with c.mu held.
+func (c *conn) kickDirect() bool {
 	if c.writing {
-		return
+		return false
 	}
 	c.writing = true
-	if ready != nil && c.direct() != nil {
-		*ready = append(*ready, c)
-		return
+	if c.direct() != nil {
+		return true
 	}
 	go c.writeLoop()
+	return false
 }
 
 // direct returns the socket the fan-out writers can write c's frames to without waiting, or
@@ -151,14 +156,17 @@ func (c *conn) direct() *directSocket {
 }
 
 // pushCounts queues (or rewrites) the presence_diff that brings s to shared.to. It reports
-// whether it queued something. Called with the topic mutex held.
-func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
+// whether it queued something, and whether the caller, a fan-out writer, is now c's writer
+// and must call flushDirect (otherwise a writer was running already or a goroutine was
+// started). Called by one writer per sub and broadcast, after the broadcast's counts were
+// taken under the topic's mutex.
+func (c *conn) pushCounts(s *sub, shared *sharedDiffs) (queued, write bool) {
 	to := shared.to.view(s.shape())
 	from := shared.from.view(s.shape())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || s.gone || s.target == to {
-		return false
+		return false, false
 	}
 	s.target = to
 	f := s.pending
@@ -174,7 +182,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 		if !f.skip && f.shared == nil {
 			f.data = c.personalDiff(s, s.base, to)
 		}
-		return false
+		return false, false
 	}
 	f = &s.diffs[s.next]
 	s.next ^= 1
@@ -187,8 +195,7 @@ func (c *conn) pushCounts(s *sub, shared *sharedDiffs) bool {
 	}
 	s.pending = f
 	c.queue = append(c.queue, f)
-	c.kickTo(shared.ready)
-	return true
+	return true, c.kickDirect()
 }
 
 func (c *conn) personalDiff(s *sub, from, to Counts) []byte {

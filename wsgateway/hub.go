@@ -2,6 +2,7 @@ package wsgateway
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/headcount-io/headcount/tracker"
@@ -45,7 +46,7 @@ type hub struct {
 	mu     sync.Mutex
 	topics map[string]*topicState
 
-	ready []*conn // flush's list of sockets for the fan-out writers, reused (hub goroutine only)
+	subs []*sub // flush's list of a topic's channels, reused (hub goroutine only)
 }
 
 func newHub(g *Gateway) *hub {
@@ -103,29 +104,36 @@ func (h *hub) remove(s *sub) {
 }
 
 // sharedDiffs lazily builds the presence_diff of one broadcast, once per serializer and shape.
+// The fan-out writers share it: get may be called from several goroutines at once.
 type sharedDiffs struct {
 	topic    string
 	from, to Counts
-	frames   [vsnCount][shapes]*sharedFrame
 	h        *hub
-	// ready, when not nil, collects the sockets that got a frame and whose writing falls to
-	// the fan-out writers (writers.go) rather than a goroutine of their own.
-	ready *[]*conn
+	mu       sync.Mutex // serializes the building of a frame
+	frames   [vsnCount][shapes]atomic.Pointer[sharedFrame]
 }
 
 func (d *sharedDiffs) get(v protoVersion, sh shape) *sharedFrame {
-	if f := d.frames[v][sh]; f != nil {
+	if f := d.frames[v][sh].Load(); f != nil {
+		return f
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f := d.frames[v][sh].Load(); f != nil {
 		return f
 	}
 	payload := appendDiff(nil, d.from.view(sh), d.to.view(sh), sh)
 	frame := appendFrame(nil, v, optString{}, optString{}, d.topic, "presence_diff", payload)
 	f := newSharedFrame(frame, v)
-	d.frames[v][sh] = f
+	d.frames[v][sh].Store(f)
 	d.h.g.metrics.diffEncodes.Add(1)
 	return f
 }
 
-// flush brings every local channel of topic up to the tracker's current counts.
+// flush brings every local channel of topic up to the tracker's current counts. Under the
+// topic's mutex it only takes the counts and a list of the channels, so joins and leaves wait
+// for that alone; the fan-out writers then queue each channel's diff and write its socket in
+// one pass (writers.go), the socket's state still in the cache of the core that queued it.
 func (h *hub) flush(name string) {
 	h.mu.Lock()
 	t := h.topics[name]
@@ -139,22 +147,21 @@ func (h *hub) flush(name string) {
 		return
 	}
 	now := h.g.countNow(name)
-	ready := h.ready[:0]
-	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h, ready: &ready}
-	sent := 0
+	subs := h.subs[:0]
 	for s := range t.subs {
-		if s.c.pushCounts(s, shared) {
-			sent++
-		}
+		subs = append(subs, s)
 	}
+	shared := &sharedDiffs{topic: name, from: t.last, to: now, h: h}
 	t.last = now
 	t.mu.Unlock()
-	if sent > 0 {
+	// A channel that joins from here on was told counts at least as new as now (its join
+	// reads them under the topic's mutex) and is not in subs; one that leaves is marked gone
+	// under its socket's mutex, which pushCounts checks.
+	if h.g.writers.push(subs, shared) > 0 {
 		h.g.metrics.broadcasts.Add(1)
 	}
-	h.g.writers.write(ready) // outside the topic's mutex: joins and leaves go on meanwhile
-	clear(ready)
-	h.ready = ready
+	clear(subs)
+	h.subs = subs
 }
 
 // run turns tracker change notifications into flushes until stop is closed. A change after a

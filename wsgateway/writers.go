@@ -17,7 +17,7 @@ import (
 // socket's writer did before: fan-out still never waits for a slow client. Long-poll, SSE
 // and sockets that cannot be written without waiting always have writer goroutines.
 
-// writeChunk is how many sockets a writer takes from a broadcast at a time.
+// writeChunk is how many channels a writer takes from a broadcast at a time.
 const writeChunk = 32
 
 // inlineWrites is the broadcast size below which the hub goroutine writes every socket
@@ -31,12 +31,14 @@ type writerPool struct {
 	scratch []byte           // the hub goroutine's frame buffer
 }
 
-// writeJob is one broadcast's sockets, shared out by chunks.
+// writeJob is one broadcast's channels, shared out by chunks.
 type writeJob struct {
-	conns []*conn
-	next  atomic.Int64 // the next chunk's first index
-	left  atomic.Int64 // sockets not yet written
-	done  chan struct{}
+	subs   []*sub
+	shared *sharedDiffs
+	next   atomic.Int64 // the next chunk's first index
+	left   atomic.Int64 // channels not yet done
+	queued atomic.Int64 // diffs queued
+	done   chan struct{}
 }
 
 // startWriters starts the helpers; they stop when g.stop is closed.
@@ -61,22 +63,26 @@ func (g *Gateway) startWriters() {
 	}
 }
 
-// write writes the queued frames of conns (each marked writing, with a directSocket) and
-// returns when each is written or handed to a goroutine. Hub goroutine only.
-func (p *writerPool) write(conns []*conn) {
-	if len(conns) == 0 {
-		return
+// push brings each of subs to shared's counts: it queues the channel's diff (pushCounts)
+// and, when no writer is at its socket, writes the socket's queued frames at once
+// (flushDirect), so that the socket's state is still in the cache of the core that queued
+// them. It returns the number of diffs queued, once each is written or handed to a
+// goroutine. Hub goroutine only.
+func (p *writerPool) push(subs []*sub, shared *sharedDiffs) int64 {
+	if len(subs) == 0 {
+		return 0
 	}
-	if len(conns) < inlineWrites || len(p.helpers) == 0 {
+	if len(subs) < inlineWrites || len(p.helpers) == 0 {
 		var st writeStats
-		for _, c := range conns {
-			c.flushDirect(&p.scratch, &st)
+		var queued int64
+		for _, s := range subs {
+			queued += pushOne(s, shared, &p.scratch, &st)
 		}
 		st.add(p.g)
-		return
+		return queued
 	}
-	j := &writeJob{conns: conns, done: make(chan struct{})}
-	j.left.Store(int64(len(conns)))
+	j := &writeJob{subs: subs, shared: shared, done: make(chan struct{})}
+	j.left.Store(int64(len(subs)))
 	for _, h := range p.helpers {
 		select {
 		case h <- j:
@@ -85,14 +91,27 @@ func (p *writerPool) write(conns []*conn) {
 	}
 	j.run(p.g, &p.scratch)
 	<-j.done // chunks taken by helpers are written without waiting: this is short
+	return j.queued.Load()
 }
 
-// run writes chunks of j until none is left. A helper that stopped never takes a chunk, and
-// the hub goroutine then writes them all.
+// pushOne is one writer's turn at s in a broadcast: it returns 1 when a diff was queued.
+func pushOne(s *sub, shared *sharedDiffs, scratch *[]byte, st *writeStats) int64 {
+	queued, write := s.c.pushCounts(s, shared)
+	if write {
+		s.c.flushDirect(scratch, st)
+	}
+	if queued {
+		return 1
+	}
+	return 0
+}
+
+// run does chunks of j until none is left. A helper that stopped never takes a chunk, and
+// the hub goroutine then does them all.
 func (j *writeJob) run(g *Gateway, scratch *[]byte) {
 	var st writeStats
 	defer st.add(g)
-	n := int64(len(j.conns))
+	n := int64(len(j.subs))
 	for {
 		hi := j.next.Add(writeChunk)
 		lo := hi - writeChunk
@@ -100,8 +119,12 @@ func (j *writeJob) run(g *Gateway, scratch *[]byte) {
 			return
 		}
 		hi = min(hi, n)
-		for _, c := range j.conns[lo:hi] {
-			c.flushDirect(scratch, &st)
+		var queued int64
+		for _, s := range j.subs[lo:hi] {
+			queued += pushOne(s, j.shared, scratch, &st)
+		}
+		if queued > 0 {
+			j.queued.Add(queued)
 		}
 		if j.left.Add(lo-hi) == 0 {
 			close(j.done)

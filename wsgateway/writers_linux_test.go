@@ -78,7 +78,7 @@ func TestDirectWriteHandsOffFullSocket(t *testing.T) {
 		want = append(want, p[:sizes[i%len(sizes)]])
 	}
 	c.mu.Lock()
-	c.writing = true // as kickTo leaves a socket it hands to the fan-out writers
+	c.writing = true // as kickDirect leaves a socket it hands to a fan-out writer
 	for _, p := range want {
 		c.queue = append(c.queue, &outFrame{data: []byte(p)})
 		c.queued += len(p)

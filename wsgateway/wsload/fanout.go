@@ -79,7 +79,8 @@ type Result struct {
 	// ChurnTime runs from the first change to the last frame.
 	// ChangesCPU is this process's CPU time over the timed changes (with the gateway's when
 	// it runs in this process), 0 when the system does not say; ChangesFrames is the number
-	// of presence_diff frames they delivered, one per socket and change.
+	// of presence_diff frames they delivered: one per watcher and change, and one per
+	// earlier probe (a probe stays joined, so change k also reaches probes 1 to k-1).
 	ChangesCPU    time.Duration
 	ChangesFrames int
 	ChurnChanges  int
@@ -191,7 +192,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cpu0 > 0 {
 		res.ChangesCPU = processCPU() - cpu0
 	}
-	res.ChangesFrames = cfg.Conns * cfg.Changes
+	res.ChangesFrames = cfg.Conns*cfg.Changes + cfg.Changes*(cfg.Changes-1)/2
 	res.Delivery, res.Everyone = percentiles(delivery), percentiles(everyone)
 	if res.Everyone.P50 > 0 {
 		res.BurstFramesPerSec = float64(cfg.Conns) / res.Everyone.P50.Seconds()
