@@ -3,6 +3,7 @@ package crdt
 import (
 	"slices"
 	"sort"
+	"strings"
 )
 
 // split cuts a snapshot into parts of at most chunk entries, sorting its
@@ -138,11 +139,23 @@ func mergeDeltas(ds []*Delta, maxOps int) []Message {
 // Digest returns this state's sequence for every owner it holds, itself
 // included, sorted by name.
 func (s *State) Digest() *Digest {
-	d := &Digest{Items: make([]DigestItem, 0, len(s.parts))}
-	for _, p := range s.parts {
-		d.Items = append(d.Items, DigestItem{Owner: p.owner, Seq: s.Seq(p.owner)})
+	if s.byName == nil {
+		// Partitions come and go with membership, digests go out every DigestInterval: sort
+		// once per change of the set, not once per digest.
+		s.byName = make([]*partition, 0, len(s.parts))
+		for _, p := range s.parts {
+			s.byName = append(s.byName, p)
+		}
+		slices.SortFunc(s.byName, func(a, b *partition) int { return strings.Compare(a.owner.Name, b.owner.Name) })
 	}
-	sort.Slice(d.Items, func(i, j int) bool { return d.Items[i].Owner.Name < d.Items[j].Owner.Name })
+	d := &Digest{Items: make([]DigestItem, len(s.byName))}
+	for i, p := range s.byName {
+		seq := p.seq
+		if p == s.local {
+			seq = s.bufFrom // only what has been flushed is visible to peers (Seq)
+		}
+		d.Items[i] = DigestItem{Owner: p.owner, Seq: seq}
+	}
 	return d
 }
 

@@ -62,12 +62,15 @@ var ErrInvalid = errors.New("crdt: invalid message")
 // State is one replica's view of every owner's partition. The zero value is
 // not usable; call NewState.
 type State struct {
-	self      Replica
-	opts      Options
-	local     *partition
-	parts     map[string]*partition // by replica name: one incarnation per name
-	dead      map[string][]uint64   // name -> dropped epochs (at most maxDeadEpochs, newest last)
-	buf       []Op                  // local ops not yet cut into deltas
+	self  Replica
+	opts  Options
+	local *partition
+	parts map[string]*partition // by replica name: one incarnation per name
+	// byName is parts sorted by name, for Digest; nil when a partition was added or dropped
+	// since it was built.
+	byName    []*partition
+	dead      map[string][]uint64 // name -> dropped epochs (at most maxDeadEpochs, newest last)
+	buf       []Op                // local ops not yet cut into deltas
 	bufFrom   Seq
 	topics    map[string]string    // interned topic strings
 	gathering map[string]*assembly // snapshots arriving in parts, by owner name
@@ -232,6 +235,7 @@ func (s *State) partitionFor(owner Replica) *partition {
 		// says its owner is up (Show): counts cover replicas seen as up.
 		p = newPartition(owner, &s.opts, true)
 		s.parts[owner.Name] = p
+		s.byName = nil
 	}
 	return p
 }
@@ -254,6 +258,7 @@ func (s *State) markDead(r Replica) {
 func (s *State) drop(p *partition) Change {
 	ch := Change{Leaves: p.visible()}
 	delete(s.parts, p.owner.Name)
+	s.byName = nil
 	delete(s.gathering, p.owner.Name)
 	s.markDead(p.owner)
 	return ch
