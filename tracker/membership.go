@@ -34,6 +34,7 @@ func (t *Tracker) ReplicaUp(r crdt.Replica) []Outbound {
 		t.state.Revive(r)
 	}
 	t.replicas[r.Name] = &replicaState{replica: r, up: true, seqAt: seqAt}
+	t.sweep = true
 	t.apply(t.state.Show(r))
 	delete(t.requested, r.Name)
 	out := t.request(nil, r, r, t.state.Seq(r))
@@ -69,6 +70,7 @@ func (t *Tracker) ReplicaDown(r crdt.Replica) {
 		rs.up = false
 		rs.downSince = time.Time{}
 	}
+	t.sweep = true
 	t.apply(t.state.Hide(r))
 }
 
@@ -107,6 +109,7 @@ func (t *Tracker) goodbye(r crdt.Replica) {
 		t.dropLocked(r)
 	case !rs.leaving:
 		rs.leaving, rs.leavingSince = true, time.Time{}
+		t.sweep = true
 		t.apply(t.state.Hide(r))
 	}
 }

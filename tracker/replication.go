@@ -48,33 +48,40 @@ func (t *Tracker) Tick(now time.Time) []Outbound {
 		t.lastDigest = now
 		out = append(out, Outbound{Target: ToSome, Msg: t.state.Digest()})
 	}
-	for name, r := range t.replicas {
-		if r.seqAt.IsZero() {
-			r.seqAt = now // announced or advanced before the first Tick
-		}
-		if r.leaving && r.up {
-			switch {
-			case r.leavingSince.IsZero():
-				r.leavingSince = now
-			case now.Sub(r.leavingSince) >= t.cfg.GoodbyeGrace:
-				// Membership never confirmed the goodbye: it was not the
-				// replica's (or it changed its mind): show it again.
-				t.log.Warn("goodbye not confirmed by membership, showing the replica again", "replica", r.replica)
-				r.leaving = false
-				t.apply(t.state.Show(r.replica))
-				t.stats.GoodbyesUndone++
+	if t.sweep {
+		t.sweep = false
+		for name, r := range t.replicas {
+			if r.seqAt.IsZero() {
+				r.seqAt = now // announced or advanced before the first Tick
 			}
-		}
-		switch {
-		case r.up:
-		case r.downSince.IsZero():
-			r.downSince = now
-		case now.Sub(r.downSince) >= t.cfg.PermdownPeriod:
-			t.log.Debug("permdown", "replica", r.replica)
-			t.apply(t.state.Drop(r.replica))
-			delete(t.replicas, name)
-			t.deadAt[name] = now
-			t.stats.Permdowns++
+			if r.leaving && r.up {
+				switch {
+				case r.leavingSince.IsZero():
+					r.leavingSince = now
+				case now.Sub(r.leavingSince) >= t.cfg.GoodbyeGrace:
+					// Membership never confirmed the goodbye: it was not the
+					// replica's (or it changed its mind): show it again.
+					t.log.Warn("goodbye not confirmed by membership, showing the replica again", "replica", r.replica)
+					r.leaving = false
+					t.apply(t.state.Show(r.replica))
+					t.stats.GoodbyesUndone++
+				}
+			}
+			switch {
+			case r.up:
+			case r.downSince.IsZero():
+				r.downSince = now
+			case now.Sub(r.downSince) >= t.cfg.PermdownPeriod:
+				t.log.Debug("permdown", "replica", r.replica)
+				t.apply(t.state.Drop(r.replica))
+				delete(t.replicas, name)
+				t.deadAt[name] = now
+				t.stats.Permdowns++
+				continue
+			}
+			if !r.up || r.leaving || r.seqAt.IsZero() {
+				t.sweep = true // its timer still runs
+			}
 		}
 	}
 	for name, at := range t.deadAt {

@@ -78,7 +78,11 @@ type Tracker struct {
 	pending   chan struct{}
 	left      bool
 
-	replicas   map[string]*replicaState
+	replicas map[string]*replicaState
+	// sweep says some replica may need Tick's attention (not yet ticked, down, or leaving):
+	// set by every change that can make one so, cleared by a Tick that finds none, so an idle
+	// tick of a large cluster does not walk every replica.
+	sweep      bool
 	deadAt     map[string]time.Time
 	requested  map[string]time.Time
 	answered   map[[2]string]time.Time // (requester, owner) -> last catch-up answer
