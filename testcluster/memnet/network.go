@@ -151,6 +151,7 @@ func (n *Network) NewTransport(addr string) (*Transport, error) {
 		addr:     addr,
 		ip:       ip,
 		port:     port,
+		udp:      &net.UDPAddr{IP: ip, Port: port},
 		packetCh: make(chan *memberlist.Packet, n.opts.PacketBuffer),
 		streamCh: make(chan net.Conn, n.opts.StreamBuffer),
 		done:     make(chan struct{}),

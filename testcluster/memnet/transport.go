@@ -17,6 +17,7 @@ type Transport struct {
 	addr     string
 	ip       net.IP
 	port     int
+	udp      net.Addr // the From of every packet it sends, shared: receivers only read it
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
 	done     chan struct{}
@@ -28,7 +29,7 @@ var _ memberlist.NodeAwareTransport = (*Transport)(nil)
 // Addr returns the transport's address ("ip:port").
 func (t *Transport) Addr() string { return t.addr }
 
-func (t *Transport) udpAddr() net.Addr { return &net.UDPAddr{IP: t.ip, Port: t.port} }
+func (t *Transport) udpAddr() net.Addr { return t.udp }
 func (t *Transport) tcpAddr() net.Addr { return &net.TCPAddr{IP: t.ip, Port: t.port} }
 
 // FinalAdvertiseAddr returns the transport's own address whatever was configured: an in-memory
