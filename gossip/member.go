@@ -105,6 +105,11 @@ func (n *Node) publish() {
 // reap forgets failed members older than ReconnectTimeout. Worker only; reports whether the view
 // changed.
 func (n *Node) reap(now time.Time) bool {
+	if len(*n.failed.Load()) == 0 {
+		// publish, which runs after every batch of status changes, listed no failed member:
+		// nothing to reap, and no walk over every member on every tick.
+		return false
+	}
 	changed := false
 	for name, m := range n.members {
 		if m.status == StatusFailed && n.cfg.ReconnectTimeout > 0 && now.Sub(m.since) > n.cfg.ReconnectTimeout {

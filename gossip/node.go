@@ -55,9 +55,12 @@ type Node struct {
 	// members is owned by the worker goroutine: one record per member name, the only place a
 	// membership fact is kept. Readers get the published view.
 	members map[string]*member
-	view    atomic.Pointer[[]Member]
-	failed  atomic.Pointer[[]failedPeer] // published with view, for the rejoin loop
-	peers   atomic.Pointer[[]*peer]      // published with view, for the datagram checker
+	// live caches the sender of every member with a peer (livePeers); nil = stale. Worker only:
+	// every change of a member's peer goes through setPeer, which clears it.
+	live   []*peer
+	view   atomic.Pointer[[]Member]
+	failed atomic.Pointer[[]failedPeer] // published with view, for the rejoin loop
+	peers  atomic.Pointer[[]*peer]      // published with view, for the datagram checker
 	// rejoinKick wakes the rejoin loop when a member fails (its fast rounds start at once) or a
 	// failed member's newcomer is refused (its reclaim is timed); kick is the worker's note to
 	// send it after the next publish.

@@ -126,12 +126,7 @@ func (n *Node) window() time.Duration {
 	if n.cfg.FlushPacketBudget <= 0 {
 		return w
 	}
-	peers := 0
-	for _, m := range n.members {
-		if m.peer != nil {
-			peers++
-		}
-	}
+	peers := len(n.livePeers())
 	return min(max(w, time.Duration(peers)*time.Second/time.Duration(n.cfg.FlushPacketBudget)), n.cfg.TickInterval)
 }
 
@@ -261,7 +256,7 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		if p == nil {
 			p = &peer{name: node.Name, q: newStreamQueue(n.cfg.PeerQueueBytes)}
 			p.node.Store(&node)
-			m.peer = p
+			n.setPeer(m, p)
 			n.wg.Add(1) // the worker runs until Close's wg.Wait, so this Add never races it
 			go n.runSender(p)
 		} else if p.epoch == meta.Epoch {
@@ -298,7 +293,7 @@ func (n *Node) forget(m *member, now time.Time) bool {
 		return false
 	}
 	m.peer.q.stop()
-	m.peer = nil
+	n.setPeer(m, nil)
 	n.log.Info("gossip: member left", "peer", r.Name, "members", n.ml.NumMembers())
 	n.stats.left.Add(1)
 	n.tr.ReplicaLeft(r)
@@ -309,7 +304,7 @@ func (n *Node) forget(m *member, now time.Time) bool {
 func (n *Node) downPeer(m *member, now time.Time) {
 	r := crdt.Replica{Name: m.node.Name, Epoch: m.peer.epoch}
 	m.peer.q.stop()
-	m.peer = nil
+	n.setPeer(m, nil)
 	m.status, m.since = StatusFailed, now
 	n.log.Info("gossip: member failed", "peer", r.Name, "addr", m.node.Address(), "members", n.ml.NumMembers())
 	n.stats.failed.Add(1)
