@@ -262,10 +262,8 @@ func (t *Tracker) handle(from crdt.Replica, m crdt.Message) ([]Outbound, crdt.Ca
 		return out, answer
 	case *crdt.Digest:
 		for _, it := range m.Items {
-			if !t.announced(it.Owner) {
-				continue
-			}
-			if since, behind := t.state.Behind(it); behind && !t.deferRequest(it.Owner, since, it.Seq) {
+			// Behind first: it is almost always false, and both must hold.
+			if since, behind := t.state.Behind(it); behind && t.announced(it.Owner) && !t.deferRequest(it.Owner, since, it.Seq) {
 				out = t.request(out, from, it.Owner, since)
 			}
 		}
