@@ -164,6 +164,28 @@ func (n *Node) handleFrame(f []byte) {
 	n.send(out)
 }
 
+// handleInbox handles the frames waiting in the inbox, before a counted member that has not
+// said goodbye is forgotten. A leaving peer's goodbye and memberlist's leave (or, on a Host, the
+// withdrawal of its meta) arrive within microseconds, the goodbye first; a busy worker finds
+// both queued and takes membership events first, so without this the goodbye came too late and
+// a graceful leave counted as a failure. Every frame that arrived before the leave event is in
+// the inbox by now (the event was drained after it was queued). The events of this batch applied
+// so far are published to the sender ids first; a frame from a member whose join comes later in
+// the batch is dropped as from an unknown sender, and catch-up repairs it. Worker only (the only
+// receiver from the inbox, so len(n.inbox) frames are there to take).
+func (n *Node) handleInbox() {
+	k := len(n.inbox)
+	if k == 0 {
+		return
+	}
+	n.rebuildSenders()
+	for range k {
+		f := <-n.inbox
+		n.inboxLen.Add(-int64(len(f)))
+		n.handleFrame(f)
+	}
+}
+
 // saidGoodbye records that r sent a goodbye. memberlist cannot tell a graceful leave from a
 // failure (its Node.State is never set in callbacks), so the goodbye is the leave intent. Only
 // names membership knows get a record, so the records stay bounded by membership.
@@ -210,6 +232,10 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 	if m == nil {
 		m = &member{self: node.Name == n.cfg.Name}
 		n.members[node.Name] = m
+	}
+	if m.peer != nil && m.byeEpoch != m.peer.epoch && (ev.kind == evLeave || n.host != nil && len(node.Meta) == 0) {
+		// m is about to be forgotten without a goodbye: its goodbye may be waiting in the inbox.
+		n.handleInbox()
 	}
 	m.node = node
 	meta, err := decodeMeta(node.Meta)

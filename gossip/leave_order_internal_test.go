@@ -1,0 +1,120 @@
+package gossip
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/stretchr/testify/require"
+
+	"github.com/headcount-io/headcount/testcluster/memnet"
+	"github.com/headcount-io/headcount/tracker"
+)
+
+// heldTransport holds the first datagram that carries marker until release is closed. The
+// worker sends its own deltas, so a delta carrying marker holds the worker mid-send while
+// memberlist goes on receiving and queueing for it.
+type heldTransport struct {
+	memberlist.NodeAwareTransport
+	marker  []byte
+	once    sync.Once
+	held    chan struct{} // closed once the datagram is held
+	release chan struct{}
+}
+
+func (h *heldTransport) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, error) {
+	if bytes.Contains(b, h.marker) {
+		h.once.Do(func() {
+			close(h.held)
+			<-h.release
+		})
+	}
+	return h.NodeAwareTransport.WriteToAddress(b, addr)
+}
+
+// queued reports whether the worker has a frame waiting and a leave of name queued.
+func (n *Node) queued(name string) (frame, leave bool) {
+	n.events.mu.Lock()
+	defer n.events.mu.Unlock()
+	for _, ev := range n.events.q {
+		leave = leave || ev.kind == evLeave && ev.node.Name == name
+	}
+	return len(n.inbox) > 0, leave
+}
+
+func internalNode(t *testing.T, name string, tp memberlist.Transport, join []string) *Node {
+	t.Helper()
+	tc := tracker.LocalConfig()
+	tc.Name = name
+	tr, err := tracker.New(tc)
+	require.NoError(t, err)
+	cfg := TestConfig()
+	cfg.Label, cfg.Transport, cfg.Join = t.Name(), tp, join
+	n, err := New(cfg, tr)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, n.Close()) })
+	return n
+}
+
+// Regression: a peer's goodbye and memberlist's leave arrive within microseconds of each other,
+// the goodbye first. A worker busy at that moment found both queued and, taking membership
+// events first, applied the leave before the goodbye: the graceful leave was counted as a
+// failure (Failed, not Left), the peer listed as failed and the rejoin loop sent after it. This
+// flaked node's TestRegressionStuckHTTPClientsCannotEatTheGoodbye under load. Here b's worker is
+// held in a send until both are queued.
+func TestGoodbyeQueuedBeforeLeaveIsGraceful(t *testing.T) {
+	net := memnet.New(memnet.Options{})
+	defer net.Close()
+	ta, err := net.NewTransport("")
+	require.NoError(t, err)
+	tb, err := net.NewTransport("")
+	require.NoError(t, err)
+	hb := &heldTransport{NodeAwareTransport: tb, marker: []byte("hold-the-worker"),
+		held: make(chan struct{}), release: make(chan struct{})}
+	a := internalNode(t, "a", ta, nil)
+	b := internalNode(t, "b", hb, []string{a.Addr()})
+
+	_, err = a.tr.Track(a.tr.NewOwner(), "lobby", "", nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.tr.Count("lobby").Viewers == 1 }, 30*time.Second,
+		5*time.Millisecond, "b counts a's presence")
+
+	_, err = b.tr.Track(b.tr.NewOwner(), "hold-the-worker", "", nil)
+	require.NoError(t, err)
+	select {
+	case <-hb.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("b's worker never sent its delta")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, a.Leave(ctx))
+	require.Eventually(t, func() bool {
+		frame, leave := b.queued("a")
+		return frame && leave
+	}, 30*time.Second, time.Millisecond, "a's goodbye and its memberlist leave wait for b's worker")
+	close(hb.release)
+
+	// Stats count before the view is published: wait for the view to stop listing a as alive.
+	aListed := func() (listed bool, status string) {
+		for _, m := range b.Members() {
+			if m.Name == "a" {
+				return true, m.Status
+			}
+		}
+		return false, ""
+	}
+	require.Eventually(t, func() bool {
+		listed, status := aListed()
+		return !listed || status != StatusAlive
+	}, 30*time.Second, time.Millisecond, "b sees a go")
+	listed, status := aListed()
+	require.False(t, listed, "a left: it is not listed (it is listed %s)", status)
+	st := b.Stats()
+	require.Equal(t, uint64(1), st.Left, "a said goodbye first: a graceful leave")
+	require.Zero(t, st.Failed)
+	require.Zero(t, b.tr.Count("lobby").Viewers)
+}
