@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,19 +13,17 @@ import (
 	"github.com/headcount-io/headcount/node"
 )
 
-// stuckClient opens a plain HTTP connection to addr, pipelines many requests for the demo
-// page's script and never reads a byte: the server's handler blocks writing the responses,
-// so its connection stays active and http.Server.Shutdown waits for it until its context ends.
+// stuckClient opens a plain HTTP connection to addr and asks for the demo page's script. Its
+// server side is a stalledConn, so the handler blocks writing the response, as it does for a
+// client that never reads once the socket buffers are full: the connection stays active and
+// http.Server.Shutdown waits for it until its context ends.
 func stuckClient(t *testing.T, addr string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	req := strings.Repeat("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n", 4000) // ~45 MB of responses
-	go func() {
-		// Blocks once the server stops reading; ends when the connection is cut.
-		_, _ = c.Write([]byte(req))
-	}()
+	_, err = c.Write([]byte("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
 }
 
 // Regression: the agent's stop shared one deadline between draining plain HTTP, the goodbye
@@ -37,7 +34,7 @@ func stuckClient(t *testing.T, addr string) {
 func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 	ca, cb := testConfig(t, "a"), testConfig(t, "b")
 	ca.Stop = node.StopConfig{Drain: 300 * time.Millisecond, Goodbye: 5 * time.Second, Sockets: 5 * time.Second}
-	ln := &countingListener{Listener: ca.Listener}
+	ln := &stallListener{Listener: ca.Listener}
 	ca.Listener = ln
 	a := start(t, ca)
 	cb.Gossip.Label, cb.Gossip.Join = ca.Gossip.Label, []string{a.Gossip().Addr()}
@@ -45,18 +42,12 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 
 	ws := joinSocket(t, a, "lobby")
 	require.Eventually(t, func() bool { return b.Tracker().Count("lobby").Viewers == 1 }, waitFor, 5*time.Millisecond)
+	ln.stall.Store(true) // the connections accepted from now on are the stuck clients'
 	for range 3 {
 		stuckClient(t, a.HTTPAddr())
 	}
-	// Wait until they are stuck: the server wrote to each what the socket buffers hold, then
-	// stopped.
-	var last int64
-	require.Eventually(t, func() bool {
-		n, total := ln.heavy(1 << 20)
-		stuck := n == 3 && total == last
-		last = total
-		return stuck
-	}, waitFor, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return ln.blocked.Load() == 3 }, waitFor, 5*time.Millisecond,
+		"every stuck client's response is being written")
 
 	before := b.Gossip().Stats() // the test profile's detector may have flapped under load
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -74,46 +65,42 @@ func TestRegressionStuckHTTPClientsCannotEatTheGoodbye(t *testing.T) {
 	require.Zero(t, b.Tracker().Count("lobby").Viewers, "a's presence is dropped at once")
 }
 
-// countingListener counts the bytes written to each connection it accepted.
-type countingListener struct {
+// stallListener hands out, once stall is set, connections whose writes block until they are
+// closed. A client that never reads gets there only once the socket buffers are full, and
+// telling that from a server that is merely slow takes a guess at how long a pause means
+// stuck; on a loaded machine that guess was wrong once (a pause of the writers passed for
+// stuck, Shutdown then closed the connections between two responses and the drain did not run
+// out of time).
+type stallListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns []*countingConn
+	stall   atomic.Bool
+	blocked atomic.Int32 // writes blocked now
 }
 
-func (l *countingListener) Accept() (net.Conn, error) {
+func (l *stallListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	if err != nil || !l.stall.Load() {
+		return c, err
 	}
-	cc := &countingConn{Conn: c}
-	l.mu.Lock()
-	l.conns = append(l.conns, cc)
-	l.mu.Unlock()
-	return cc, nil
+	return &stalledConn{Conn: c, l: l, closed: make(chan struct{})}, nil
 }
 
-// heavy returns how many connections were written more than min bytes, and the total.
-func (l *countingListener) heavy(min int64) (n int, total int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range l.conns {
-		w := c.written.Load()
-		total += w
-		if w > min {
-			n++
-		}
-	}
-	return n, total
-}
-
-type countingConn struct {
+// stalledConn is a connection whose writes wait for Close, then fail.
+type stalledConn struct {
 	net.Conn
-	written atomic.Int64
+	l      *stallListener
+	once   sync.Once
+	closed chan struct{}
 }
 
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.written.Add(int64(n))
-	return n, err
+func (c *stalledConn) Write([]byte) (int, error) {
+	c.l.blocked.Add(1)
+	defer c.l.blocked.Add(-1)
+	<-c.closed
+	return 0, net.ErrClosed
+}
+
+func (c *stalledConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
