@@ -59,6 +59,19 @@ func keepOneIn(n, k int) []op {
 	return ops
 }
 
+// drain returns the operations of n keys minted in order, then all but the last deleted in the
+// same order (a burst that leaves).
+func drain(n int) []op {
+	ops := make([]op, 0, 2*n)
+	for key := 1; key <= n; key++ {
+		ops = append(ops, op(key))
+	}
+	for key := 1; key < n; key++ {
+		ops = append(ops, op(-key))
+	}
+	return ops
+}
+
 // heapAfter returns the live heap bytes that apply(ops) leaves behind (after GC), and the number
 // of live keys.
 func heapAfter(ops []op, apply func([]op) (keep any, live int)) (bytes int64, live int) {
@@ -114,6 +127,9 @@ func applyGoMap(ops []op) (any, int) {
 // size of its largest population), x-map (their ratio) and live (values measured).
 func BenchmarkMemoryPerLive(b *testing.B) {
 	for _, w := range workloads() {
+		if w.name == "drain" {
+			continue // nothing is left to measure
+		}
 		b.Run(w.name, func(b *testing.B) {
 			ops := w.ops()
 			var dense, goMap int64
@@ -155,6 +171,7 @@ func workloads() []workload {
 	}
 	return []workload{
 		{"full", func() []op { return keepOneIn(200_000, 1) }},
+		{"drain", func() []op { return drain(200_000) }},
 		{"keep=1/16", func() []op { return keepOneIn(16*50_000, 16) }},
 		{"keep=1/64", func() []op { return keepOneIn(64*50_000, 64) }},
 		{"churn=exp", func() []op { return churn(1_000_000, exp(100_000)) }},
@@ -163,7 +180,8 @@ func workloads() []workload {
 	}
 }
 
-// BenchmarkOps times the workloads' Puts and Deletes into a fresh Map, and into a Go map in the
+// BenchmarkOps times the workloads' Puts and Deletes (and drain's: every key deleted in the
+// order minted but the last, a burst that leaves) into a fresh Map, and into a Go map in the
 // same run: ns/op and cpu-ns/op are per Put or Delete (whole workload in each iteration), and
 // x-map is the Map's time over the Go map's.
 func BenchmarkOps(b *testing.B) {

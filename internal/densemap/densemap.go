@@ -6,17 +6,15 @@
 // ops) then cost no hashing at all, the Go map is ChunkLen times smaller than
 // a map of values, and it grows that much more rarely.
 //
-// A chunk behind the newest one that empties out to thinLen values or fewer (a long-lived value
-// among departed neighbours) is thinned: its values move to a thin chunk that holds only them,
-// found through a second Go map.
+// A chunk behind the newest one that empties out to a single value (a long-lived value among
+// departed neighbours) is dropped, and its value kept in a second Go map, by chunk key.
 //
 // Memory, for pointer values (BenchmarkMemoryPerLive): a full chunk is about 9.5 bytes per value
-// (a Go map of pointers: 19-37 bytes with its growth slack). A chunk costs about 150 bytes with
-// its map slot, so a chunk that keeps only a few values would cost up to 150 bytes per value; a
-// thin chunk costs about 50-70 bytes (32 bytes and its map slot), so the worst case, one value
-// per chunk, is that per value, and a kept chunk holds at least thinLen+1 values (under 40 bytes
-// each). Under churn with exponential lifetimes a live key keeps about H(16)/16 = 0.21 chunks
-// alive: about 34 bytes, less than a Go map (which never shrinks).
+// (a Go map of pointers: 19-37 bytes with its growth slack). A value alone in its chunk costs its
+// slot in the second map, 24 bytes and the map's slack, instead of a 128-byte chunk and its slot.
+// A chunk that keeps two values costs about 75 bytes each, three about 50. Under churn with
+// exponential lifetimes a live key keeps about H(16)/16 = 0.21 chunks alive: under 30 bytes,
+// less than a Go map (which never shrinks).
 //
 // Spread-out keys cost up to a chunk per value until they are deleted from. It is not safe for
 // concurrent use.
@@ -29,28 +27,23 @@ const ChunkLen = 1 << chunkBits
 
 const chunkBits = 4
 
-// thinLen is the most values a thin chunk holds. A chunk (128 bytes of pointers and its map
-// slot) left with thinLen values or fewer costs more per value than a thin chunk does.
-const thinLen = 3
-
 // Map maps keys to values of type V; the zero V means "no value", so a zero
 // V cannot be stored. The zero Map is not usable; call New.
 type Map[V comparable] struct {
-	// The values of a chunk key are in chunks or in thin, never in both; neither holds an
-	// empty chunk.
-	chunks  map[uint64]*[ChunkLen]V  // by key >> chunkBits
-	thin    map[uint64]*thinChunk[V] // by key >> chunkBits; nil until a chunk is thinned
+	// A chunk key's values are in chunks, or (one value) in lone, never in both; no chunk is
+	// empty.
+	chunks  map[uint64]*[ChunkLen]V // by key >> chunkBits
+	lone    map[uint64]loneValue[V] // by key >> chunkBits; nil until a value is left alone
 	n       int
 	last    *[ChunkLen]V // the chunk of the latest Put, or nil
 	lastKey uint64
 	top     uint64 // the highest chunk key stored into: the chunk that keys are being minted in
 }
 
-// thinChunk holds the few values left in a chunk: v[j], if not zero, is the value of the key
-// at offset idx[j] in the chunk.
-type thinChunk[V comparable] struct {
-	idx [thinLen]uint8
-	v   [thinLen]V
+// loneValue is the only value of a chunk key: v, of the key at offset off in the chunk.
+type loneValue[V comparable] struct {
+	v   V
+	off uint8
 }
 
 // New returns an empty map with room for about n values without growing.
@@ -68,37 +61,26 @@ func (m *Map[V]) chunk(ck uint64) *[ChunkLen]V {
 	return m.chunks[ck]
 }
 
-// thinChunk returns the thin chunk of ck, or nil. It hashes only while some chunk is thin.
-func (m *Map[V]) thinChunk(ck uint64) *thinChunk[V] {
-	if len(m.thin) == 0 {
-		return nil
+// loneOf returns the lone value of chunk key ck (the zero V if it has none). It hashes only
+// while some value is alone, and never for the chunk being minted into or a newer one (a new
+// key's), which have none.
+func (m *Map[V]) loneOf(ck uint64) loneValue[V] {
+	if len(m.lone) == 0 || ck >= m.top {
+		return loneValue[V]{}
 	}
-	return m.thin[ck]
-}
-
-// find returns the slot of offset i in t, or -1.
-func (t *thinChunk[V]) find(i uint8) int {
-	var zero V
-	for j, v := range t.v {
-		if v != zero && t.idx[j] == i {
-			return j
-		}
-	}
-	return -1
+	return m.lone[ck]
 }
 
 // Get returns the value of key, or the zero V.
 func (m *Map[V]) Get(key uint64) V {
-	ck := key >> chunkBits
+	ck, off := key>>chunkBits, uint8(key&(ChunkLen-1))
 	if c := m.chunk(ck); c != nil {
-		return c[key&(ChunkLen-1)]
-	}
-	if t := m.thinChunk(ck); t != nil {
-		if j := t.find(uint8(key & (ChunkLen - 1))); j >= 0 {
-			return t.v[j]
-		}
+		return c[off]
 	}
 	var zero V
+	if l := m.loneOf(ck); l.off == off {
+		return l.v // zero if ck has no lone value
+	}
 	return zero
 }
 
@@ -110,73 +92,57 @@ func (m *Map[V]) Put(key uint64, v V) {
 		m.Delete(key)
 		return
 	}
-	ck := key >> chunkBits
+	ck, off := key>>chunkBits, uint8(key&(ChunkLen-1))
 	c := m.chunk(ck)
 	if c == nil {
-		if t := m.thinChunk(ck); t != nil {
-			if c = m.putThin(ck, t, uint8(key&(ChunkLen-1)), v); c == nil {
-				return
-			}
-		} else {
-			c = new([ChunkLen]V)
-			m.chunks[ck] = c
+		l := m.loneOf(ck)
+		if l.v != zero && l.off == off {
+			m.lone[ck] = loneValue[V]{v: v, off: off} // replaces the lone value
+			return
 		}
+		c = new([ChunkLen]V)
+		if l.v != zero {
+			c[l.off] = l.v // a lone value gets a neighbour: back into a chunk
+			delete(m.lone, ck)
+		}
+		m.chunks[ck] = c
 	}
 	m.last, m.lastKey = c, ck
 	m.top = max(m.top, ck)
-	if c[key&(ChunkLen-1)] == zero {
+	if c[off] == zero {
 		m.n++
 	}
-	c[key&(ChunkLen-1)] = v
-}
-
-// putThin stores v at offset i of ck's thin chunk t, if t has i or a free slot, and returns
-// nil. Otherwise (t is full) it turns t back into a chunk and returns it, for the caller to
-// store into.
-func (m *Map[V]) putThin(ck uint64, t *thinChunk[V], i uint8, v V) *[ChunkLen]V {
-	if j := t.find(i); j >= 0 {
-		t.v[j] = v
-		return nil
-	}
-	var zero V
-	for j := range t.v {
-		if t.v[j] == zero {
-			t.idx[j], t.v[j] = i, v
-			m.n++
-			return nil
-		}
-	}
-	c := new([ChunkLen]V)
-	for j, x := range t.v {
-		c[t.idx[j]] = x
-	}
-	delete(m.thin, ck)
-	m.chunks[ck] = c
-	return c
+	c[off] = v
 }
 
 // Delete removes the value of key and returns it, or the zero V when there
 // is none.
 func (m *Map[V]) Delete(key uint64) V {
 	var zero V
-	ck := key >> chunkBits
-	i := key & (ChunkLen - 1)
+	ck, off := key>>chunkBits, uint8(key&(ChunkLen-1))
 	c := m.chunk(ck)
 	if c == nil {
-		return m.deleteThin(ck, uint8(i))
+		l := m.loneOf(ck)
+		if l.v == zero || l.off != off {
+			return zero
+		}
+		delete(m.lone, ck)
+		m.n--
+		return l.v
 	}
-	v := c[i]
+	v := c[off]
 	if v == zero {
 		return zero
 	}
-	c[i] = zero
+	c[off] = zero
 	m.n--
-	left := 0
-	for _, x := range c {
-		if x != zero {
-			if left++; left > thinLen {
+	left, at := 0, 0
+	for i := ChunkLen - 1; i >= 0; i-- { // from the newest: keys often go in the order minted
+		if c[i] != zero {
+			if left++; left > 1 {
 				return v
 			}
+			at = i
 		}
 	}
 	if left > 0 && ck == m.top {
@@ -187,46 +153,12 @@ func (m *Map[V]) Delete(key uint64) V {
 		m.last = nil
 	}
 	if left > 0 {
-		m.thinOut(ck, c)
-	}
-	return v
-}
-
-// deleteThin is Delete of offset i of chunk key ck, which has no chunk.
-func (m *Map[V]) deleteThin(ck uint64, i uint8) V {
-	var zero V
-	t := m.thinChunk(ck)
-	if t == nil {
-		return zero
-	}
-	j := t.find(i)
-	if j < 0 {
-		return zero
-	}
-	v := t.v[j]
-	t.v[j] = zero
-	m.n--
-	if t.v == ([thinLen]V{}) {
-		delete(m.thin, ck)
-	}
-	return v
-}
-
-// thinOut stores the values of c, at most thinLen, in a thin chunk for ck.
-func (m *Map[V]) thinOut(ck uint64, c *[ChunkLen]V) {
-	var zero V
-	t := new(thinChunk[V])
-	j := 0
-	for i, x := range c {
-		if x != zero {
-			t.idx[j], t.v[j] = uint8(i), x
-			j++
+		if m.lone == nil {
+			m.lone = make(map[uint64]loneValue[V])
 		}
+		m.lone[ck] = loneValue[V]{v: c[at], off: uint8(at)}
 	}
-	if m.thin == nil {
-		m.thin = make(map[uint64]*thinChunk[V])
-	}
-	m.thin[ck] = t
+	return v
 }
 
 // All returns every value, in no particular order. The map must not change
@@ -241,11 +173,9 @@ func (m *Map[V]) All() iter.Seq[V] {
 				}
 			}
 		}
-		for _, t := range m.thin {
-			for _, v := range t.v {
-				if v != zero && !yield(v) {
-					return
-				}
+		for _, l := range m.lone {
+			if !yield(l.v) {
+				return
 			}
 		}
 	}

@@ -60,32 +60,26 @@ func TestPutZeroDeletes(t *testing.T) {
 	require.Empty(t, m.chunks)
 }
 
-// requireInvariants: a chunk key's values are in a chunk or in a thin chunk, never both, and
-// neither is kept empty; a thin chunk holds each of its keys once, at its offset.
+// requireInvariants: a chunk key's values are in a chunk or alone in lone, never both; no
+// chunk is empty, and a lone value is of a key of its chunk.
 func requireInvariants(t require.TestingT, m *Map[*val]) {
 	for _, c := range m.chunks {
 		require.NotEqual(t, [ChunkLen]*val{}, *c, "an empty chunk is kept")
 	}
-	for ck, th := range m.thin {
-		require.NotContains(t, m.chunks, ck, "chunk %d is both a chunk and thin", ck)
-		require.NotEqual(t, [thinLen]*val{}, th.v, "an empty thin chunk is kept")
-		seen := map[uint8]bool{}
-		for j, v := range th.v {
-			if v != nil {
-				require.False(t, seen[th.idx[j]], "offset %d twice in thin chunk %d", th.idx[j], ck)
-				seen[th.idx[j]] = true
-				require.Equal(t, ck<<chunkBits|uint64(th.idx[j]), v.key)
-			}
-		}
+	for ck, l := range m.lone {
+		require.NotContains(t, m.chunks, ck, "chunk %d has a chunk and a lone value", ck)
+		require.NotNil(t, l.v, "an empty lone value is kept")
+		require.Less(t, l.off, uint8(ChunkLen))
+		require.Equal(t, ck<<chunkBits|uint64(l.off), l.v.key)
 	}
 }
 
-// TestKeptValuesAmongDepartedNeighboursAreThinned: keys minted in order, one in 16 kept and
+// TestKeptValuesAmongDepartedNeighboursKeepNoChunk: keys minted in order, one in 16 kept and
 // each other deleted once the next is minted (the worst case of chunks: one value each). Only
-// the chunk being minted into stays a chunk; the kept values are in thin chunks, and stay
-// readable, replaceable and deletable there. Putting new keys into a thin chunk fills it, then
-// turns it back into a chunk.
-func TestKeptValuesAmongDepartedNeighboursAreThinned(t *testing.T) {
+// the chunk being minted into keeps its chunk; every other kept value is alone in its slot, and
+// stays readable, replaceable and deletable there. A second value in that chunk brings the chunk
+// back.
+func TestKeptValuesAmongDepartedNeighboursKeepNoChunk(t *testing.T) {
 	const n = 1600
 	m := New[*val](0)
 	for key := uint64(1); key <= n; key++ {
@@ -95,39 +89,37 @@ func TestKeptValuesAmongDepartedNeighboursAreThinned(t *testing.T) {
 		}
 	}
 	require.Equal(t, n/16, m.Len()) // 16, 32, ..., n
-	require.Len(t, m.chunks, 1, "only the chunk being minted into is a chunk")
+	require.Len(t, m.chunks, 1, "only the chunk being minted into keeps its chunk")
 	require.Contains(t, m.chunks, uint64(n/16))
-	require.Len(t, m.thin, n/16-1, "chunks 1 to n/16-1 are thin; chunk 0 emptied out")
+	require.Len(t, m.lone, n/16-1, "chunks 1 to n/16-1 keep a lone value; chunk 0 emptied out")
 	requireInvariants(t, &m)
-	for key := uint64(1); key <= n; key++ {
+	for key := uint64(1); key <= n+1; key++ {
 		if key%16 == 0 {
 			require.Equal(t, key, m.Get(key).key)
 		} else {
 			require.Nil(t, m.Get(key))
+			require.Nil(t, m.Delete(key))
 		}
 	}
 
-	// Chunk 1 (keys 16-31) keeps key 16 only: replace it, then fill the thin chunk.
+	// Chunk 1 (keys 16-31) keeps key 16 alone: replace it, then add a neighbour.
 	v := &val{16}
 	m.Put(16, v)
 	require.Same(t, v, m.Get(16))
+	require.Contains(t, m.lone, uint64(1), "a replaced lone value stays alone")
 	m.Put(18, &val{18})
-	m.Put(20, &val{20})
-	require.Contains(t, m.thin, uint64(1), "three values fit a thin chunk")
-	m.Put(21, &val{21})
-	require.NotContains(t, m.thin, uint64(1), "a fourth turns it back into a chunk")
-	require.Contains(t, m.chunks, uint64(1))
-	for _, key := range []uint64{16, 18, 20, 21} {
-		require.Equal(t, key, m.Get(key).key)
-	}
-	require.Equal(t, n/16+3, m.Len())
+	require.NotContains(t, m.lone, uint64(1))
+	require.Contains(t, m.chunks, uint64(1), "a second value brings the chunk back")
+	require.Same(t, v, m.Get(16))
+	require.Equal(t, uint64(18), m.Get(18).key)
+	require.Equal(t, n/16+1, m.Len())
 	requireInvariants(t, &m)
 
-	// Deleting every value empties both kinds of chunk.
+	// Deleting every value empties both maps.
 	for key := uint64(1); key <= n; key++ {
 		m.Delete(key)
 	}
 	require.Zero(t, m.Len())
 	require.Empty(t, m.chunks)
-	require.Empty(t, m.thin)
+	require.Empty(t, m.lone)
 }
