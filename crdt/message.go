@@ -64,6 +64,10 @@ type DigestItem struct {
 
 // Digest lists the sender's sequence for every owner it holds. Its size
 // grows with the number of replicas, never with the number of presences.
+// Each item stands on its own (a receiver asks for what an item shows it
+// lacks; an owner left out says nothing), so a transport may send one
+// digest as several of consecutive items (package gossip does, to fit them
+// into datagrams).
 type Digest struct {
 	Items []DigestItem
 }
