@@ -12,8 +12,10 @@
 // fast restart only as an update. memberlist cannot tell a graceful leave from a failure (the
 // State of the node passed to NotifyLeave is never set), so the leave intent is the tracker's
 // goodbye: the tracker drops a replica's presences as soon as its Goodbye message arrives, and a
-// later memberlist leave of that replica becomes ReplicaLeft. Any other leave (a failure) becomes
-// ReplicaDown: its presences are hidden at once and dropped by the tracker after its
+// later memberlist leave of that replica becomes ReplicaLeft. memberlist may hand a leave over
+// before a goodbye received ahead of it, so a leave without a goodbye waits five GossipIntervals
+// for one (the frames already queued are handled first). Any other leave (a failure) becomes
+// ReplicaDown: its presences are hidden then and dropped by the tracker after its
 // PermdownPeriod. Membership callbacks run under memberlist's lock, so they only copy the event
 // into an unbounded FIFO (never lossy, never blocking); the worker applies them in order to its
 // one record per member name and publishes a view for readers (Members): alive members, failed

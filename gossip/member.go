@@ -47,6 +47,12 @@ type member struct {
 	// byeEpoch is the epoch of the last goodbye received under this name (0 = none): it turns
 	// memberlist's next leave of that incarnation into a graceful leave.
 	byeEpoch uint64
+	// leftAt is when memberlist reported the counted incarnation gone before its goodbye came
+	// (zero = no such report pending). memberlist can hand a leave over before a message
+	// received ahead of it (its handoff queue is taken newest first), so the goodbye may be
+	// behind it: the leave is decided by settleLeaves, graceful if the goodbye comes within
+	// leaveGrace, a failure otherwise.
+	leftAt time.Time
 	// conflict is the address of a newcomer with this name that memberlist refused while the
 	// record was alive (a restart at a new address, or an impostor): it is re-joined once the
 	// record is dead, so a restarted node is admitted without waiting for a push/pull.

@@ -66,6 +66,8 @@ type Node struct {
 	// send it after the next publish.
 	rejoinKick chan struct{}
 	kick       bool
+	// pendingLeaves counts the members with a leftAt. Worker only.
+	pendingLeaves int
 
 	// lifeMu serialises lifecycle transitions (state) with memberlist Leave and Shutdown and
 	// with wg.Add outside the constructor, so Close's wg.Wait never races an Add.

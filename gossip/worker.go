@@ -63,7 +63,10 @@ func (n *Node) run() {
 			tick(true)
 		case <-ticker.C:
 			tick(false)
-			if n.reap(time.Now()) {
+			now := time.Now()
+			if reaped := n.reap(now); n.settleLeaves(now) {
+				n.changed()
+			} else if reaped {
 				n.publish()
 			}
 		case reply := <-n.leaveCh:
@@ -162,6 +165,9 @@ func (n *Node) handleFrame(f []byte) {
 		n.log.Debug("gossip: corrupt frame", "err", err)
 	}
 	n.send(out)
+	if n.pendingLeaves > 0 && n.settleLeaves(time.Now()) {
+		n.changed() // a goodbye came for a leave that waited for it
+	}
 }
 
 // handleInbox handles the frames waiting in the inbox, before a counted member that has not
@@ -206,6 +212,12 @@ func (n *Node) handleEvents() {
 	for _, ev := range evs {
 		n.applyEvent(ev, now)
 	}
+	n.changed()
+}
+
+// changed publishes changed member records: the sender ids, the view, and the rejoin loop's
+// kick if one is due. Worker only.
+func (n *Node) changed() {
 	n.rebuildSenders()
 	n.publish()
 	if n.kick {
@@ -236,6 +248,15 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 	if m.peer != nil && m.byeEpoch != m.peer.epoch && (ev.kind == evLeave || n.host != nil && len(node.Meta) == 0) {
 		// m is about to be forgotten without a goodbye: its goodbye may be waiting in the inbox.
 		n.handleInbox()
+	}
+	if !m.leftAt.IsZero() {
+		if ev.kind == evLeave {
+			return // already waiting for its goodbye
+		}
+		// Back (a death refuted) or replaced (a restart) before the leave was decided: it was
+		// no failure, or the new incarnation replaces it.
+		m.leftAt = time.Time{}
+		n.pendingLeaves--
 	}
 	m.node = node
 	meta, err := decodeMeta(node.Meta)
@@ -299,12 +320,46 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		if m.self {
 			return
 		}
+		if m.peer != nil && m.byeEpoch != m.peer.epoch && n.leaveGrace() > 0 {
+			m.leftAt = now // its goodbye may still be behind this leave: settleLeaves decides
+			n.pendingLeaves++
+			return
+		}
 		if n.forget(m, now) {
 			delete(n.members, node.Name)
 			return
 		}
 		setStatus(StatusFailed)
 	}
+}
+
+// leaveGrace is how long a leave of a counted member waits for its goodbye before it counts as
+// a failure: five gossip intervals (500 ms by default), short beside memberlist's failure
+// detection, long beside a goodbye that memberlist handed over after the leave.
+func (n *Node) leaveGrace() time.Duration { return 5 * n.cfg.GossipInterval }
+
+// settleLeaves decides the leaves that wait for a goodbye: graceful once it came, failed once
+// leaveGrace is over. It reports whether a record changed. Worker only.
+func (n *Node) settleLeaves(now time.Time) bool {
+	if n.pendingLeaves == 0 {
+		return false
+	}
+	changed := false
+	for name, m := range n.members {
+		if m.leftAt.IsZero() {
+			continue
+		}
+		if bye := m.peer != nil && m.byeEpoch == m.peer.epoch; !bye && now.Sub(m.leftAt) < n.leaveGrace() {
+			continue
+		}
+		m.leftAt = time.Time{}
+		n.pendingLeaves--
+		changed = true
+		if n.forget(m, now) {
+			delete(n.members, name)
+		}
+	}
+	return changed
 }
 
 // forget tells the tracker that m is gone: left (true) if it was never counted or said goodbye
