@@ -38,7 +38,8 @@ var (
 // use per node once every node holds every presence (all nodes share one process, so this is the
 // whole heap divided by N).
 //
-// Load-independent figures: the process CPU per datagram the network delivered (ours and
+// Drops per second per node count the network's, the inbox's and memberlist's handler queue's
+// (its "handler queue full" lines). Load-independent figures: the process CPU per datagram the network delivered (ours and
 // memberlist's) and per delivered change (every track and untrack of the window, probes
 // included, counts once per receiving node: N-1 deliveries each). memberlist's failure detector
 // during the window: suspicions raised, suspicions refuted by the suspect (so false), and nodes
@@ -224,7 +225,7 @@ func scaleChurn(b *testing.B, nodes int) {
 	b.ReportMetric(float64(streams)/per, "ours-streams/s/node")
 	b.ReportMetric(float64(streamBytes)/per, "ours-stream-B/s/node")
 	b.ReportMetric(float64(delivered)/per, "all-pkts/s/node")
-	b.ReportMetric(float64(mem.PacketsDropped-mem0.PacketsDropped+inboxDropped)/per, "dropped/s/node")
+	b.ReportMetric(float64(mem.PacketsDropped-mem0.PacketsDropped+inboxDropped+uint64(det.queueFull))/per, "dropped/s/node")
 	b.ReportMetric(cpu/secs/float64(nodes)*100, "cpu%/node")
 	b.ReportMetric(cpu*1e6/float64(max(delivered, 1)), "cpu-us/datagram")
 	b.ReportMetric(cpu*1e6/float64(max(ops.Load()*int64(nodes-1), 1)), "cpu-us/change-delivered")
@@ -252,6 +253,7 @@ type fdCounter struct {
 	suspected    int // "Suspect X has failed, no acks received": this node suspects X
 	refuted      int // "Refuting a suspect message": a suspect heard of it and refuted
 	markedFailed int // "Marking X as failed, suspect timeout reached"
+	queueFull    int // "handler queue full, dropping message": a datagram memberlist dropped
 	at           []time.Time
 }
 
@@ -279,6 +281,8 @@ func (f *fdCounter) Handle(_ context.Context, r slog.Record) error {
 		f.refuted++
 	case strings.Contains(m, "] memberlist: Marking ") && strings.Contains(m, " as failed"):
 		f.markedFailed++
+	case strings.Contains(m, "] memberlist: handler queue full"):
+		f.queueFull++
 	}
 	return nil
 }
@@ -293,15 +297,15 @@ func (f *fdCounter) start() {
 }
 
 type fdCounts struct {
-	suspected, refuted, markedFailed int
-	at                               []time.Time
+	suspected, refuted, markedFailed, queueFull int
+	at                                          []time.Time
 }
 
 func (f *fdCounter) stop() fdCounts {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.on = false
-	return fdCounts{f.suspected, f.refuted, f.markedFailed, f.at}
+	return fdCounts{f.suspected, f.refuted, f.markedFailed, f.queueFull, f.at}
 }
 
 // near counts the instants in ts with a suspicion within d before or after them.
