@@ -13,10 +13,11 @@
 // State of the node passed to NotifyLeave is never set), so the leave intent is the tracker's
 // goodbye: the tracker drops a replica's presences as soon as its Goodbye message arrives, and a
 // later memberlist leave of that replica becomes ReplicaLeft. memberlist may hand a leave over
-// before a goodbye received ahead of it, so a leave without a goodbye waits five GossipIntervals
-// for one (the frames already queued are handled first). Any other leave (a failure) becomes
-// ReplicaDown: its presences are hidden then and dropped by the tracker after its
-// PermdownPeriod. Membership callbacks run under memberlist's lock, so they only copy the event
+// before a goodbye received ahead of it, so a leave without a goodbye hides the replica's
+// presences at once (ReplicaDown) and waits five GossipIntervals for a goodbye (the frames
+// already queued are handled first) to tell a graceful leave (ReplicaLeft) from a failure; a
+// death refuted meanwhile shows them again. A failure stays ReplicaDown: its presences stay
+// hidden and are dropped by the tracker after its PermdownPeriod. Membership callbacks run under memberlist's lock, so they only copy the event
 // into an unbounded FIFO (never lossy, never blocking); the worker applies them in order to its
 // one record per member name and publishes a view for readers (Members): alive members, failed
 // ones (with since when) until they come back or ReconnectTimeout reaps them, and incompatible

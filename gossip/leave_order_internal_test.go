@@ -189,8 +189,8 @@ func TestGoodbyeBehindItsLeaveIsGraceful(t *testing.T) {
 		leaveOf(t, b, "a")
 		synctest.Wait()
 		_, status := listed(b, "a")
-		require.Equal(t, StatusAlive, status, "the leave waits for a's goodbye")
-		require.Zero(t, b.Stats().Failed)
+		require.Equal(t, StatusFailed, status, "lost by memberlist, no goodbye yet")
+		require.Zero(t, b.Stats().Failed, "the leave waits for a's goodbye before it counts a failure")
 
 		require.NoError(t, a.Leave(context.Background()))
 		took := waitVirtual(t, 10*time.Second, "b forgets a", func() bool {
@@ -205,20 +205,57 @@ func TestGoodbyeBehindItsLeaveIsGraceful(t *testing.T) {
 	})
 }
 
-// A leave that no goodbye follows is a failure, leaveGrace later (at the next tick after it).
+// A leave that no goodbye follows counts as a failure leaveGrace later (at the next tick after
+// it); it is listed failed from the leave on.
 func TestLeaveWithoutGoodbyeFailsAfterGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, b := bubblePair(t)
 		leaveOf(t, b, "a")
-		took := waitVirtual(t, 10*time.Second, "b takes a for failed", func() bool {
-			_, status := listed(b, "a")
-			return status == StatusFailed
-		})
+		took := waitVirtual(t, 10*time.Second, "b counts a's failure", func() bool { return b.Stats().Failed == 1 })
 		require.GreaterOrEqual(t, took, b.leaveGrace())
 		require.LessOrEqual(t, took, b.leaveGrace()+b.cfg.TickInterval)
 		st := b.Stats()
 		require.Equal(t, uint64(1), st.Failed)
 		require.Zero(t, st.Left)
 		require.Zero(t, b.tr.Count("lobby").Viewers, "a failed replica's presences are hidden")
+	})
+}
+
+// Regression: while a leave waits for its goodbye, the peer's presences are already hidden, as
+// they were before the wait existed: a crashed node's presences leave the counts when memberlist
+// declares it dead, not leaveGrace later.
+func TestLeaveHidesPresencesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, b := bubblePair(t)
+		leaveOf(t, b, "a")
+		synctest.Wait()
+		_, status := listed(b, "a")
+		require.Equal(t, StatusFailed, status, "listed failed while it may still say goodbye")
+		require.Zero(t, b.Stats().Failed, "not counted as a failure yet")
+		require.Equal(t, 1, b.NumMembers())
+		require.Zero(t, b.tr.Count("lobby").Viewers, "a's presences are hidden at once")
+	})
+}
+
+// A death refuted while its leave waits for a goodbye (memberlist hands over a join of the same
+// incarnation) shows the peer's presences again, and nothing counts as a failure.
+func TestRefutedLeaveShowsPresencesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, b := bubblePair(t)
+		leaveOf(t, b, "a")
+		synctest.Wait()
+		require.Zero(t, b.tr.Count("lobby").Viewers)
+		for _, node := range b.ml.Members() {
+			if node.Name == "a" {
+				b.events.push(memberEvent{kind: evJoin, node: *node})
+			}
+		}
+		waitVirtual(t, 10*time.Second, "b counts a's presence again", func() bool { return b.tr.Count("lobby").Viewers == 1 })
+		time.Sleep(2 * b.leaveGrace())
+		synctest.Wait()
+		_, status := listed(b, "a")
+		require.Equal(t, StatusAlive, status)
+		require.Zero(t, b.Stats().Failed)
+		require.Equal(t, 1, b.tr.Count("lobby").Viewers)
 	})
 }

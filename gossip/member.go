@@ -86,6 +86,11 @@ func (n *Node) publish() {
 			continue
 		}
 		mm := Member{Name: name, Addr: m.node.Address(), Status: m.status, Self: m.self, Since: m.since}
+		if !m.leftAt.IsZero() {
+			// memberlist lost it and no goodbye came yet (its presences are hidden): failed as
+			// far as readers can tell, until a goodbye makes it a leave within leaveGrace.
+			mm.Status, mm.Since = StatusFailed, m.leftAt
+		}
 		if m.metaErr == nil {
 			mm.Epoch, mm.Protocol, mm.HTTP = m.meta.Epoch, m.meta.Protocol, m.meta.HTTP
 		}

@@ -249,6 +249,7 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		// m is about to be forgotten without a goodbye: its goodbye may be waiting in the inbox.
 		n.handleInbox()
 	}
+	revived := false // a leave was waiting for its goodbye, with the replica hidden
 	if !m.leftAt.IsZero() {
 		if ev.kind == evLeave {
 			return // already waiting for its goodbye
@@ -257,6 +258,7 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 		// no failure, or the new incarnation replaces it.
 		m.leftAt = time.Time{}
 		n.pendingLeaves--
+		revived = true
 	}
 	m.node = node
 	meta, err := decodeMeta(node.Meta)
@@ -308,6 +310,9 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 			go n.runSender(p)
 		} else if p.epoch == meta.Epoch {
 			p.node.Store(&node) // an address or meta change of the same incarnation
+			if revived {
+				n.send(n.tr.ReplicaUp(crdt.Replica{Name: node.Name, Epoch: p.epoch}))
+			}
 			return
 		}
 		p.epoch = meta.Epoch
@@ -321,8 +326,11 @@ func (n *Node) applyEvent(ev memberEvent, now time.Time) {
 			return
 		}
 		if m.peer != nil && m.byeEpoch != m.peer.epoch && n.leaveGrace() > 0 {
-			m.leftAt = now // its goodbye may still be behind this leave: settleLeaves decides
+			// Its goodbye may still be behind this leave: settleLeaves decides whether it left
+			// or failed. Its presences are hidden now, as those of any member memberlist lost.
+			m.leftAt = now
 			n.pendingLeaves++
+			n.tr.ReplicaDown(crdt.Replica{Name: node.Name, Epoch: m.peer.epoch})
 			return
 		}
 		if n.forget(m, now) {
