@@ -139,21 +139,8 @@ func bubblePair(t *testing.T) (a, b *Node) {
 	b = internalNode(t, "b", tb, []string{a.Addr()})
 	_, err = a.tr.Track(a.tr.NewOwner(), "lobby", "", nil)
 	require.NoError(t, err)
-	waitVirtual(t, 10*time.Second, "b counts a's presence", func() bool { return b.tr.Count("lobby").Viewers == 1 })
+	AdvanceUntil(t, 10*time.Second, "b counts a's presence", func() bool { return b.tr.Count("lobby").Viewers == 1 })
 	return a, b
-}
-
-// waitVirtual moves the bubble's clock in 1 ms steps until cond holds, failing after limit.
-func waitVirtual(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for synctest.Wait(); !cond(); synctest.Wait() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v of virtual time", what, limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // leaveOf hands b's worker memberlist's leave of name, as memberlist's NotifyLeave does.
@@ -193,7 +180,7 @@ func TestGoodbyeBehindItsLeaveIsGraceful(t *testing.T) {
 		require.Zero(t, b.Stats().Failed, "the leave waits for a's goodbye before it counts a failure")
 
 		require.NoError(t, a.Leave(context.Background()))
-		took := waitVirtual(t, 10*time.Second, "b forgets a", func() bool {
+		took := AdvanceUntil(t, 10*time.Second, "b forgets a", func() bool {
 			isListed, _ := listed(b, "a")
 			return !isListed
 		})
@@ -211,7 +198,7 @@ func TestLeaveWithoutGoodbyeFailsAfterGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, b := bubblePair(t)
 		leaveOf(t, b, "a")
-		took := waitVirtual(t, 10*time.Second, "b counts a's failure", func() bool { return b.Stats().Failed == 1 })
+		took := AdvanceUntil(t, 10*time.Second, "b counts a's failure", func() bool { return b.Stats().Failed == 1 })
 		require.GreaterOrEqual(t, took, b.leaveGrace())
 		require.LessOrEqual(t, took, b.leaveGrace()+b.cfg.TickInterval)
 		st := b.Stats()
@@ -250,7 +237,7 @@ func TestRefutedLeaveShowsPresencesAgain(t *testing.T) {
 				b.events.push(memberEvent{kind: evJoin, node: *node})
 			}
 		}
-		waitVirtual(t, 10*time.Second, "b counts a's presence again", func() bool { return b.tr.Count("lobby").Viewers == 1 })
+		AdvanceUntil(t, 10*time.Second, "b counts a's presence again", func() bool { return b.tr.Count("lobby").Viewers == 1 })
 		time.Sleep(2 * b.leaveGrace())
 		synctest.Wait()
 		_, status := listed(b, "a")

@@ -66,19 +66,8 @@ func joinTo(a *gossip.Node) func(*gossip.Config) {
 	return func(c *gossip.Config) { c.Join = []string{a.Addr()} }
 }
 
-// advanceUntil moves the virtual clock in 1 ms steps until cond holds, failing after limit of
-// virtual time, and returns how long it took.
-func advanceUntil(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for synctest.Wait(); !cond(); synctest.Wait() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v of virtual time", what, limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
-}
+// advanceUntil is gossip.AdvanceUntil (export_test.go), shared with the internal tests.
+var advanceUntil = gossip.AdvanceUntil
 
 // batchingPair starts a and b, joined, with BroadcastInterval interval and no periodic Tick
 // (Tick flushes too: it is kept out of the window), and returns once each sees the other.
