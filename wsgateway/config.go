@@ -144,6 +144,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// HandshakeTimeout bounds the WebSocket upgrade.
 	HandshakeTimeout time.Duration
+	// NoIOUring makes the fan-out writers write each socket with a write(2) of its own. By
+	// default (Linux) they hand the kernel a chunk of 32 sockets' sends with one io_uring
+	// submission, which takes 14-24% off the CPU of a fan-out on a virtual machine
+	// (BENCHMARKS.md); where the kernel refuses io_uring (kernel.io_uring_disabled, a
+	// container's seccomp profile) they fall back to write(2) by themselves and say so in
+	// the log. headcount_gateway_io_uring_writers tells which is in use.
+	NoIOUring bool
 	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes. On Linux
 	// a socket holds its read buffer only while it reads (an idle socket's is pooled; from
 	// 257 bytes up); elsewhere for its lifetime. A client frame larger than it is read in

@@ -128,7 +128,7 @@ func (c *conn) kick() {
 }
 
 // kickDirect makes sure a writer will run, for a fan-out writer: when none is, it reports
-// true if the caller can write c itself (flushDirect), or else starts a writer goroutine.
+// true if the caller can write c itself (sendBatch.add), or else starts a writer goroutine.
 // Called with c.mu held.
 func (c *conn) kickDirect() bool {
 	if c.writing {
@@ -157,7 +157,7 @@ func (c *conn) direct() *directSocket {
 
 // pushCounts queues (or rewrites) the presence_diff that brings s to shared.to. It reports
 // whether it queued something, and whether the caller, a fan-out writer, is now c's writer
-// and must call flushDirect (otherwise a writer was running already or a goroutine was
+// and must write c (sendBatch.add; otherwise a writer was running already or a goroutine was
 // started). Called by one writer per sub and broadcast, after the broadcast's counts were
 // taken under the topic's mutex.
 func (c *conn) pushCounts(s *sub, shared *sharedDiffs) (queued, write bool) {

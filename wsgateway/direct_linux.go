@@ -9,7 +9,8 @@ import (
 )
 
 // directSocket is a WebSocket's TCP socket as the fan-out writers see it: they write to it
-// with one non-blocking write(2) (writers.go).
+// with one non-blocking send, a chunk of sockets through one io_uring submission or one
+// write(2) each (writers.go).
 type directSocket struct {
 	dc  *deadlineConn
 	raw syscall.RawConn
@@ -60,12 +61,34 @@ func (s *directSocket) tryWrite(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		switch {
-		case s.err == nil:
-			return s.n, nil
-		case errors.Is(s.err, syscall.EAGAIN), errors.Is(s.err, syscall.EINTR):
-			return 0, nil
-		}
-		return 0, s.err
+		return writeResult(s.n, s.err)
 	}
+}
+
+// writeNow makes one non-blocking write(2) of p to fd, a socket's descriptor that the caller
+// holds open (sendBatch, when its ring failed).
+func writeNow(fd int, p []byte) (int, error) {
+	n, err := syscall.Write(fd, p)
+	return writeResult(n, err)
+}
+
+// sendResult is a non-blocking send's result from io_uring (bytes, or -errno) as tryWrite
+// returns it.
+func sendResult(res int32) (int, error) {
+	if res >= 0 {
+		return int(res), nil
+	}
+	return writeResult(0, syscall.Errno(-res))
+}
+
+// writeResult is what a non-blocking write returned, as tryWrite returns it: a full buffer
+// or an interrupted call took nothing, any other error breaks the socket.
+func writeResult(n int, err error) (int, error) {
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+		return 0, nil
+	}
+	return 0, err
 }

@@ -98,6 +98,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
+		defer g.writers.hub.close()
 		g.hub.run(g.sub, g.stop)
 	}()
 	return g, nil

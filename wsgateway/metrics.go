@@ -17,7 +17,8 @@ type metrics struct {
 	diffsSent, personalDiffs            atomic.Uint64
 	diffEncodes, broadcasts             atomic.Uint64
 	topicChanges                        atomic.Uint64
-	errors                              sync.Map // kind -> *atomic.Uint64
+	ringWriters                         atomic.Int64 // fan-out writers sending through io_uring
+	errors                              sync.Map     // kind -> *atomic.Uint64
 }
 
 // fail counts one refused upgrade or join, bad frame or failed socket of the given kind.
@@ -31,7 +32,7 @@ func (m *metrics) fail(kind string) {
 
 // gatewayStats is one scrape's reading of the counters.
 type gatewayStats struct {
-	conns, lpSessions, channels, topics                               int64
+	conns, lpSessions, channels, topics, ringWriters                  int64
 	joins, framesIn, framesOut, diffsSent, personalDiffs, diffEncodes uint64
 	broadcasts, topicChanges                                          uint64
 	errors                                                            map[string]uint64
@@ -40,7 +41,8 @@ type gatewayStats struct {
 func (m *metrics) snapshot() gatewayStats {
 	s := gatewayStats{
 		conns: m.conns.Load(), lpSessions: m.lpSessions.Load(), channels: m.channels.Load(), topics: m.topics.Load(),
-		joins: m.joins.Load(), framesIn: m.framesIn.Load(), framesOut: m.framesOut.Load(),
+		ringWriters: m.ringWriters.Load(),
+		joins:       m.joins.Load(), framesIn: m.framesIn.Load(), framesOut: m.framesOut.Load(),
 		diffsSent: m.diffsSent.Load(), personalDiffs: m.personalDiffs.Load(), diffEncodes: m.diffEncodes.Load(),
 		broadcasts: m.broadcasts.Load(), topicChanges: m.topicChanges.Load(), errors: map[string]uint64{},
 	}
@@ -69,6 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		g("longpoll_sessions", "Open long-poll sessions (also counted in connections).", func(s gatewayStats) int64 { return s.lpSessions }),
 		g("channels", "Joined channels over all connections.", func(s gatewayStats) int64 { return s.channels }),
 		g("topics", "Topics with at least one local channel.", func(s gatewayStats) int64 { return s.topics }),
+		g("io_uring_writers", "Fan-out writers that send a chunk of sockets with one io_uring submission (0: one write(2) per socket; Config.NoIOUring, or the kernel refused io_uring).", func(s gatewayStats) int64 { return s.ringWriters }),
 		c("joins", "Successful channel joins.", func(s gatewayStats) uint64 { return s.joins }),
 		c("frames_in", "WebSocket frames received.", func(s gatewayStats) uint64 { return s.framesIn }),
 		c("frames_out", "WebSocket frames written.", func(s gatewayStats) uint64 { return s.framesOut }),

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/headcount-io/headcount/internal/uring"
 )
 
 // The fan-out writers. A broadcast to N sockets used to start N writer goroutines, one per
@@ -28,7 +30,8 @@ const inlineWrites = 2 * writeChunk
 type writerPool struct {
 	g       *Gateway
 	helpers []chan *writeJob // one per helper goroutine
-	scratch []byte           // the hub goroutine's frame buffer
+	hub     *sendBatch       // the hub goroutine's
+	refused atomic.Bool      // io_uring is off (Config.NoIOUring) or the kernel refused it
 }
 
 // writeJob is one broadcast's channels, shared out by chunks.
@@ -44,19 +47,22 @@ type writeJob struct {
 // startWriters starts the helpers; they stop when g.stop is closed.
 func (g *Gateway) startWriters() {
 	g.writers = &writerPool{g: g}
+	g.writers.refused.Store(g.cfg.NoIOUring)
+	g.writers.hub = g.writers.newBatch()
 	for range runtime.GOMAXPROCS(0) - 1 {
 		work := make(chan *writeJob, 1)
 		g.writers.helpers = append(g.writers.helpers, work)
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			var scratch []byte
+			b := g.writers.newBatch()
+			defer b.close()
 			for {
 				select {
 				case <-g.stop:
 					return
 				case j := <-work:
-					j.run(g, &scratch)
+					j.run(g, b)
 				}
 			}
 		}()
@@ -64,10 +70,10 @@ func (g *Gateway) startWriters() {
 }
 
 // push brings each of subs to shared's counts: it queues the channel's diff (pushCounts)
-// and, when no writer is at its socket, writes the socket's queued frames at once
-// (flushDirect), so that the socket's state is still in the cache of the core that queued
-// them. It returns the number of diffs queued, once each is written or handed to a
-// goroutine. Hub goroutine only.
+// and, when no writer is at its socket, writes the socket's queued frames at once, a chunk
+// of sockets at a time (sendBatch), so that the socket's state is still in the cache of the
+// core that queued them. It returns the number of diffs queued, once each is written or
+// handed to a goroutine. Hub goroutine only.
 func (p *writerPool) push(subs []*sub, shared *sharedDiffs) int64 {
 	if len(subs) == 0 {
 		return 0
@@ -75,8 +81,8 @@ func (p *writerPool) push(subs []*sub, shared *sharedDiffs) int64 {
 	if len(subs) < inlineWrites || len(p.helpers) == 0 {
 		var st writeStats
 		var queued int64
-		for _, s := range subs {
-			queued += pushOne(s, shared, &p.scratch, &st)
+		for lo := 0; lo < len(subs); lo += writeChunk {
+			queued += p.hub.push(subs[lo:min(lo+writeChunk, len(subs))], shared, &st)
 		}
 		st.add(p.g)
 		return queued
@@ -89,26 +95,14 @@ func (p *writerPool) push(subs []*sub, shared *sharedDiffs) int64 {
 		default: // a helper has not taken an earlier job yet (it will find that one done)
 		}
 	}
-	j.run(p.g, &p.scratch)
+	j.run(p.g, p.hub)
 	<-j.done // chunks taken by helpers are written without waiting: this is short
 	return j.queued.Load()
 }
 
-// pushOne is one writer's turn at s in a broadcast: it returns 1 when a diff was queued.
-func pushOne(s *sub, shared *sharedDiffs, scratch *[]byte, st *writeStats) int64 {
-	queued, write := s.c.pushCounts(s, shared)
-	if write {
-		s.c.flushDirect(scratch, st)
-	}
-	if queued {
-		return 1
-	}
-	return 0
-}
-
-// run does chunks of j until none is left. A helper that stopped never takes a chunk, and
-// the hub goroutine then does them all.
-func (j *writeJob) run(g *Gateway, scratch *[]byte) {
+// run does chunks of j until none is left, with the calling writer's batch. A helper that
+// stopped never takes a chunk, and the hub goroutine then does them all.
+func (j *writeJob) run(g *Gateway, b *sendBatch) {
 	var st writeStats
 	defer st.add(g)
 	n := int64(len(j.subs))
@@ -119,11 +113,7 @@ func (j *writeJob) run(g *Gateway, scratch *[]byte) {
 			return
 		}
 		hi = min(hi, n)
-		var queued int64
-		for _, s := range j.subs[lo:hi] {
-			queued += pushOne(s, j.shared, scratch, &st)
-		}
-		if queued > 0 {
+		if queued := b.push(j.subs[lo:hi], j.shared, &st); queued > 0 {
 			j.queued.Add(queued)
 		}
 		if j.left.Add(lo-hi) == 0 {
@@ -157,13 +147,69 @@ func (st *writeStats) add(g *Gateway) {
 	*st = writeStats{}
 }
 
-// flushDirect is a fan-out writer's turn at c: it takes c's queue and writes it with one
-// non-blocking write. When the kernel takes only part of it, a goroutine of c's own writes the
-// rest, holding the write mutex from here so that nothing comes between, and then writes what
-// c queued since. scratch is the writer's frame buffer.
-func (c *conn) flushDirect(scratch *[]byte, st *writeStats) {
-	ds := c.ds // set when c was put on the writers' list (direct)
-	dc := ds.dc
+// sendBatch is one fan-out writer's sockets of a chunk, written together: with one io_uring
+// submission for all of them where the kernel allows it (internal/uring), or else one
+// non-blocking write(2) each. One writer goroutine owns it.
+type sendBatch struct {
+	pool    *writerPool
+	ring    *uring.Ring // nil: write(2) per socket
+	tried   bool        // the ring was asked for
+	slots   []directSlot
+	scratch [writeChunk][]byte // frame buffers, one per slot, kept between chunks
+	// For the io_uring submission: each slot's descriptor, held open by a RawConn.Control
+	// callback from chain[i] until the submission returns (-1: Control refused, the socket
+	// is closed), and the arguments and results of Send.
+	fdOf  []int
+	chain []func(fd uintptr)
+	fds   []int
+	bufs  [][]byte
+	res   []int32
+	index []int // fds[k] is slot index[k]'s
+}
+
+// directSlot is one socket of a sendBatch: its queued frames taken from it, their bytes on
+// the wire, and how the write went.
+type directSlot struct {
+	c     *conn
+	batch []*outFrame
+	frame []byte
+	n     int
+	err   error
+}
+
+func (p *writerPool) newBatch() *sendBatch {
+	b := &sendBatch{pool: p, fdOf: make([]int, writeChunk), res: make([]int32, writeChunk)}
+	b.chain = make([]func(uintptr), writeChunk)
+	for i := range b.chain {
+		b.chain[i] = func(fd uintptr) {
+			b.fdOf[i] = int(fd)
+			b.enter(i + 1)
+		}
+	}
+	return b
+}
+
+// push is the writer's turn at a chunk of subs (at most writeChunk): it queues each
+// channel's diff and writes the sockets that have no writer. It returns the number of diffs
+// queued.
+func (b *sendBatch) push(subs []*sub, shared *sharedDiffs, st *writeStats) int64 {
+	var queued int64
+	for _, s := range subs {
+		q, write := s.c.pushCounts(s, shared)
+		if write {
+			b.add(s.c)
+		}
+		if q {
+			queued++
+		}
+	}
+	b.flush(st)
+	return queued
+}
+
+// add takes c's queue for the batch, c's writer being this fan-out writer (pushCounts
+// reported write), and takes c's write mutex until the batch is written.
+func (b *sendBatch) add(c *conn) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -172,31 +218,137 @@ func (c *conn) flushDirect(scratch *[]byte, st *writeStats) {
 	}
 	batch := c.take()
 	c.mu.Unlock()
-	frame := directFrame(batch, scratch)
+	frame := directFrame(batch, &b.scratch[len(b.slots)])
 	if len(frame) == 0 {
 		c.doneDirect(batch)
 		return
 	}
-	dc.wmu.Lock()
-	n, err := ds.tryWrite(frame)
-	if err != nil {
+	c.ds.dc.wmu.Lock() // c.ds was set when c was put on the writers' list (direct)
+	b.slots = append(b.slots, directSlot{c: c, batch: batch, frame: frame})
+}
+
+// flush writes every socket added since the last flush, each with one non-blocking send,
+// and ends each one's turn: written whole, handed to a goroutine of the socket's own for the
+// rest when the kernel took only part of it (holding the write mutex from here, so that
+// nothing comes between), or closed on an error.
+func (b *sendBatch) flush(st *writeStats) {
+	if len(b.slots) == 0 {
+		return
+	}
+	if !b.tried {
+		b.tried = true
+		b.ring = b.pool.newRing()
+	}
+	if b.ring != nil && len(b.slots) > 1 {
+		b.enter(0)
+	} else {
+		for i := range b.slots {
+			sl := &b.slots[i]
+			sl.n, sl.err = sl.c.ds.tryWrite(sl.frame)
+		}
+	}
+	for i := range b.slots {
+		b.slots[i].done(st)
+		b.slots[i] = directSlot{}
+	}
+	b.slots = b.slots[:0]
+}
+
+// done ends a fan-out writer's turn at the slot's socket, once its write was made.
+func (sl *directSlot) done(st *writeStats) {
+	c, dc := sl.c, sl.c.ds.dc
+	if sl.err != nil {
 		dc.wmu.Unlock()
 		c.g.metrics.fail("write")
 		c.close(0, "")
 		c.mu.Lock()
-		c.release(batch)
+		c.release(sl.batch)
 		c.mu.Unlock()
 		go c.writeLoop() // it finishes the transport
 		return
 	}
-	if n < len(frame) {
-		rest := append([]byte(nil), frame[n:]...) // frame may be the writer's scratch buffer
-		go c.finishDirect(dc, c.g.cfg.WriteTimeout, rest, batch)
+	if sl.n < len(sl.frame) {
+		rest := append([]byte(nil), sl.frame[sl.n:]...) // frame may be the writer's scratch buffer
+		go c.finishDirect(dc, c.g.cfg.WriteTimeout, rest, sl.batch)
 		return
 	}
 	dc.wmu.Unlock()
-	st.count(batch)
-	c.doneDirect(batch)
+	st.count(sl.batch)
+	c.doneDirect(sl.batch)
+}
+
+// enter holds slot i's descriptor open (RawConn.Control, which keeps the socket from being
+// closed and its descriptor reused while the callback runs) and goes on with the next slot
+// from inside the callback, so that every slot's descriptor is held when the last one
+// submits the sends. A socket already closed is not sent to.
+func (b *sendBatch) enter(i int) {
+	if i == len(b.slots) {
+		b.submit()
+		return
+	}
+	if err := b.slots[i].c.ds.raw.Control(b.chain[i]); err != nil {
+		b.slots[i].err = err
+		b.fdOf[i] = -1
+		b.enter(i + 1)
+	}
+}
+
+// submit sends every slot's frame through the ring, with every descriptor held. Should the
+// ring fail, the sends it did not make are made with write(2) and the writer stops using it.
+func (b *sendBatch) submit() {
+	b.fds, b.bufs, b.index = b.fds[:0], b.bufs[:0], b.index[:0]
+	for i := range b.slots {
+		if b.fdOf[i] >= 0 {
+			b.fds = append(b.fds, b.fdOf[i])
+			b.bufs = append(b.bufs, b.slots[i].frame)
+			b.index = append(b.index, i)
+		}
+	}
+	made, err := b.ring.Send(b.fds, b.bufs, b.res)
+	for k, i := range b.index {
+		sl := &b.slots[i]
+		if k >= made {
+			sl.n, sl.err = writeNow(b.fds[k], sl.frame)
+			continue
+		}
+		sl.n, sl.err = sendResult(b.res[k])
+	}
+	if err != nil {
+		b.pool.g.log.Warn("wsgateway: the fan-out writer's io_uring failed; it writes with write(2) from now on", "err", err)
+		b.close()
+	}
+	clear(b.bufs) // the frames are not kept
+}
+
+// close releases the batch's ring.
+func (b *sendBatch) close() {
+	if b.ring != nil {
+		b.ring.Close()
+		b.ring = nil
+		b.pool.g.metrics.ringWriters.Add(-1)
+	}
+}
+
+// newRing returns a ring for one writer's batches, or nil when io_uring is off or refused:
+// the first refusal is logged, and no writer asks again.
+func (p *writerPool) newRing() *uring.Ring {
+	if p.refused.Load() {
+		return nil
+	}
+	r, err := uring.New(writeChunk)
+	if err != nil {
+		if p.refused.CompareAndSwap(false, true) {
+			p.g.log.Info("wsgateway: fan-out writers write each socket with write(2): io_uring is not available", "err", err)
+		}
+		return nil
+	}
+	if r.Max() < writeChunk {
+		r.Close()
+		p.refused.Store(true)
+		return nil
+	}
+	p.g.metrics.ringWriters.Add(1)
+	return r
 }
 
 // doneDirect ends a fan-out writer's turn at c: a goroutine takes over when more frames were

@@ -46,30 +46,25 @@ func upgradedSocket(t *testing.T) (*websocket.Conn, *websocket.Conn) {
 }
 
 // TestDirectWriteHandsOffFullSocket: a fan-out writer never waits for a client. With the
-// socket's buffers full it writes what the kernel takes and hands the rest to a goroutine of
-// the socket's own, which delivers every frame whole and in order (text headers of every
+// sockets' buffers full it writes what the kernel takes and hands the rest to a goroutine of
+// each socket's own, which delivers every frame whole and in order (text headers of every
 // length class) while the reader answers the client's pings: no pong lands inside a frame.
+// Two sockets share the writer's batch, written through io_uring and with write(2).
 func TestDirectWriteHandsOffFullSocket(t *testing.T) {
-	tg := startGateway(t, nil)
-	server, client := upgradedSocket(t)
-	readerDone := make(chan struct{})
-	go func() { // the server's reader: gorilla answers pings from here, mid-write
-		defer close(readerDone)
-		for {
-			if _, _, err := server.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	// Fixed buffers, far smaller than the batch (the kernel doubles them; loopback does not
-	// grow them any more).
-	require.NoError(t, server.NetConn().(*deadlineConn).Conn.(*net.TCPConn).SetWriteBuffer(64<<10))
-	require.NoError(t, client.NetConn().(*net.TCPConn).SetReadBuffer(64<<10))
+	for _, ring := range []bool{true, false} {
+		t.Run(fmt.Sprintf("io_uring=%v", ring), func(t *testing.T) { testHandOff(t, ring) })
+	}
+}
 
-	c := tg.g.newConn(&wsTransport{ws: server, writeTimeout: waitFor}, Identity{}, vsn2, "127.0.0.1")
-	c.mu.Lock()
-	require.NotNil(t, c.direct())
-	c.mu.Unlock()
+func testHandOff(t *testing.T, ring bool) {
+	tg := startGateway(t, func(c *Config) { c.NoIOUring = !ring })
+	type end struct {
+		server, client *websocket.Conn
+		c              *conn
+		readerDone     chan struct{}
+		pongs          atomic.Int32
+	}
+	ends := make([]*end, 2)
 	sizes := []int{1, 125, 126, 127, 65535, 65536, 70000}
 	var want []string
 	for i := range 3 * len(sizes) {
@@ -77,15 +72,34 @@ func TestDirectWriteHandsOffFullSocket(t *testing.T) {
 		p += strings.Repeat(string(rune('a'+i%26)), sizes[i%len(sizes)]-min(len(p), sizes[i%len(sizes)]))
 		want = append(want, p[:sizes[i%len(sizes)]])
 	}
-	c.mu.Lock()
-	c.writing = true // as kickDirect leaves a socket it hands to a fan-out writer
-	for _, p := range want {
-		c.queue = append(c.queue, &outFrame{data: []byte(p)})
-		c.queued += len(p)
+	for k := range ends {
+		e := &end{readerDone: make(chan struct{})}
+		ends[k] = e
+		e.server, e.client = upgradedSocket(t)
+		go func() { // the server's reader: gorilla answers pings from here, mid-write
+			defer close(e.readerDone)
+			for {
+				if _, _, err := e.server.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		// Fixed buffers, far smaller than the batch (the kernel doubles them; loopback does
+		// not grow them any more).
+		require.NoError(t, e.server.NetConn().(*deadlineConn).Conn.(*net.TCPConn).SetWriteBuffer(64<<10))
+		require.NoError(t, e.client.NetConn().(*net.TCPConn).SetReadBuffer(64<<10))
+		e.c = tg.g.newConn(&wsTransport{ws: e.server, writeTimeout: waitFor}, Identity{}, vsn2, "127.0.0.1")
+		e.c.mu.Lock()
+		require.NotNil(t, e.c.direct())
+		e.c.writing = true // as kickDirect leaves a socket it hands to a fan-out writer
+		for _, p := range want {
+			e.c.queue = append(e.c.queue, &outFrame{data: []byte(p)})
+			e.c.queued += len(p)
+		}
+		e.c.mu.Unlock()
 	}
-	c.mu.Unlock()
 
-	handedOff := make(chan bool, 1)
+	handedOff := make(chan bool, len(ends))
 	testHookHandOff = func(dc *deadlineConn) {
 		locked := dc.wmu.TryLock()
 		if locked {
@@ -94,55 +108,70 @@ func TestDirectWriteHandsOffFullSocket(t *testing.T) {
 		handedOff <- !locked
 	}
 	t.Cleanup(func() { testHookHandOff = nil })
-	var scratch []byte
+	b := tg.g.writers.newBatch()
+	defer b.close()
 	var st writeStats
-	c.flushDirect(&scratch, &st) // the client has read nothing: this must not wait
-	require.Zero(t, st.frames, "the kernel cannot have taken 600 KB: the batch was handed off")
-	select {
-	case held := <-handedOff:
-		require.True(t, held, "the write mutex is held across the hand-off: nothing can write between the two parts of a frame")
-	case <-time.After(waitFor):
-		t.Fatal("no hand-off")
+	for _, e := range ends {
+		b.add(e.c)
+	}
+	b.flush(&st) // the clients have read nothing: this must not wait
+	require.Equal(t, ring, b.ring != nil, "the batch went through io_uring when it was on")
+	require.Zero(t, st.frames, "the kernel cannot have taken 600 KB: the batches were handed off")
+	for range ends {
+		select {
+		case held := <-handedOff:
+			require.True(t, held, "the write mutex is held across the hand-off: nothing can write between the two parts of a frame")
+		case <-time.After(waitFor):
+			t.Fatal("no hand-off")
+		}
 	}
 
-	var pongs atomic.Int32
-	client.SetPongHandler(func(string) error { pongs.Add(1); return nil })
-	require.NoError(t, client.SetReadDeadline(time.Now().Add(waitFor)))
 	const pings = 20
-	for i, p := range want {
-		if i < pings {
-			require.NoError(t, client.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(waitFor)))
+	for k, e := range ends {
+		e.client.SetPongHandler(func(string) error { e.pongs.Add(1); return nil })
+		require.NoError(t, e.client.SetReadDeadline(time.Now().Add(waitFor)))
+		for i, p := range want {
+			if i < pings {
+				require.NoError(t, e.client.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(waitFor)))
+			}
+			mt, got, err := e.client.ReadMessage()
+			require.NoError(t, err, "socket %d frame %d", k, i)
+			require.Equal(t, websocket.TextMessage, mt)
+			require.Equal(t, len(p), len(got), "socket %d frame %d", k, i)
+			require.Equal(t, p, string(got), "socket %d frame %d", k, i)
 		}
-		mt, got, err := client.ReadMessage()
-		require.NoError(t, err, "frame %d", i)
-		require.Equal(t, websocket.TextMessage, mt)
-		require.Equal(t, len(p), len(got), "frame %d", i)
-		require.Equal(t, p, string(got), "frame %d", i)
 	}
 	// Frames through a writer goroutine, after the handed-off one finished, until every pong
 	// (each one written between whole frames) has been read too.
 	sent := 0
-	for ; sent < 1000 && pongs.Load() < pings; sent++ {
-		end := fmt.Sprintf("end %d", sent)
-		c.enqueue([]byte(end))
-		_, got, err := client.ReadMessage()
-		require.NoError(t, err)
-		require.Equal(t, end, string(got))
+	for k, e := range ends {
+		for i := 0; i < 1000 && e.pongs.Load() < pings; i++ {
+			msg := fmt.Sprintf("end %d %d", k, i)
+			e.c.enqueue([]byte(msg))
+			sent++
+			_, got, err := e.client.ReadMessage()
+			require.NoError(t, err)
+			require.Equal(t, msg, string(got))
+		}
+		require.Equal(t, int32(pings), e.pongs.Load(), "every ping answered between whole frames")
 	}
-	require.Equal(t, int32(pings), pongs.Load(), "every ping answered between whole frames")
 
-	c.close(closeGoingAway, "test over")
-	select {
-	case <-c.writerDone:
-	case <-time.After(waitFor):
-		t.Fatal("the writer did not finish")
+	for _, e := range ends {
+		e.c.close(closeGoingAway, "test over")
+		select {
+		case <-e.c.writerDone:
+		case <-time.After(waitFor):
+			t.Fatal("the writer did not finish")
+		}
 	}
-	require.Equal(t, uint64(len(want)+sent), tg.g.metrics.framesOut.Load())
-	_, _, err := client.ReadMessage()
-	var ce *websocket.CloseError
-	require.ErrorAs(t, err, &ce)
-	require.Equal(t, closeGoingAway, ce.Code)
-	<-readerDone
+	require.Equal(t, uint64(len(ends)*len(want)+sent), tg.g.metrics.framesOut.Load())
+	for _, e := range ends {
+		_, _, err := e.client.ReadMessage()
+		var ce *websocket.CloseError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, closeGoingAway, ce.Code)
+		<-e.readerDone
+	}
 }
 
 // TestStuckClientDoesNotDelayFanout: a client that stops reading while its topic changes
@@ -219,4 +248,67 @@ func TestStuckClientDoesNotDelayFanout(t *testing.T) {
 	// The stuck socket's presence goes, and the good client's diffs still add up.
 	require.Eventually(t, func() bool { return tg.g.countNow(topic).Viewers == 1 }, waitFor, 10*time.Millisecond)
 	settle()
+}
+
+// TestBatchSurvivesClosedSocketAndBrokenRing: in one writer's batch, a socket closed after
+// it was added fails alone (the others are written), and a ring that fails mid-batch leaves
+// its sends to write(2): every frame still arrives, and the writer stops using the ring.
+func TestBatchSurvivesClosedSocketAndBrokenRing(t *testing.T) {
+	for _, ring := range []string{"working", "broken", "off"} {
+		t.Run("io_uring="+ring, func(t *testing.T) {
+			tg := startGateway(t, func(c *Config) { c.NoIOUring = ring == "off" })
+			const n = 4
+			clients := make([]*websocket.Conn, n)
+			conns := make([]*conn, n)
+			for i := range n {
+				server, client := upgradedSocket(t)
+				clients[i] = client
+				conns[i] = tg.g.newConn(&wsTransport{ws: server, writeTimeout: waitFor}, Identity{}, vsn2, "127.0.0.1")
+				conns[i].mu.Lock()
+				require.NotNil(t, conns[i].direct())
+				conns[i].writing = true
+				conns[i].queue = append(conns[i].queue, &outFrame{data: fmt.Appendf(nil, "frame %d", i)})
+				conns[i].mu.Unlock()
+			}
+			b := tg.g.writers.newBatch()
+			defer b.close()
+			if ring == "broken" {
+				b.tried, b.ring = true, tg.g.writers.newRing()
+				require.NotNil(t, b.ring)
+				require.NoError(t, b.ring.Close()) // Send fails before it sends anything
+			}
+			for _, c := range conns {
+				b.add(c)
+			}
+			// Socket 2 is closed under the batch, as a reset client's reader would close it.
+			require.NoError(t, conns[2].t.(*wsTransport).socket().Conn.Close())
+			var st writeStats
+			b.flush(&st)
+			require.EqualValues(t, n-1, st.frames)
+			require.Equal(t, ring == "working", b.ring != nil)
+			for i, client := range clients {
+				if i == 2 {
+					continue
+				}
+				require.NoError(t, client.SetReadDeadline(time.Now().Add(waitFor)))
+				_, got, err := client.ReadMessage()
+				require.NoError(t, err, "socket %d", i)
+				require.Equal(t, fmt.Sprintf("frame %d", i), string(got))
+			}
+			select {
+			case <-conns[2].writerDone:
+			case <-time.After(waitFor):
+				t.Fatal("the closed socket's writer did not finish")
+			}
+			require.Equal(t, 1.0, metricValue(t, tg, `headcount_gateway_errors_total{kind="write"}`))
+			want := 0.0
+			if ring == "working" {
+				want = 1
+			}
+			require.Equal(t, want, metricValue(t, tg, `headcount_gateway_io_uring_writers`), "the gauge counts the batches with a ring")
+			for _, c := range conns {
+				c.close(closeGoingAway, "test over")
+			}
+		})
+	}
 }

@@ -159,6 +159,7 @@ func nodeConfig(cfg *agentConfig, ln net.Listener, log *slog.Logger) (node.Confi
 	w.MaxConns = cfg.maxConns
 	w.MaxConnsPerIP = cfg.maxConnsPerIP
 	w.CoalesceWindow = cfg.coalesceWindow
+	w.NoIOUring = cfg.noIOUring
 	cfg.readers.apply(w) // issue 12
 	w.DemoTokens = cfg.demoTokens
 	if cfg.demoTokens {

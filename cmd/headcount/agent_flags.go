@@ -45,6 +45,7 @@ type agentFlags struct {
 	maxConns        int
 	maxConnsPerIP   int
 	coalesceWindow  time.Duration
+	noIOUring       bool
 	log             logFlags
 
 	// Secure by default (issue 10).
@@ -111,6 +112,7 @@ func (a *agentFlags) register(fs *flagSet) {
 	fs.IntVar(&a.maxConns, "max-conns", gw.MaxConns, "WebSockets this node accepts at once (0 = no limit); more get HTTP 503")
 	fs.IntVar(&a.maxConnsPerIP, "max-conns-per-ip", gw.MaxConnsPerIP, "WebSockets one remote IP may hold (0 = no limit; set 0 behind a proxy or load balancer); more get HTTP 429")
 	fs.DurationVar(&a.coalesceWindow, "coalesce-window", gw.CoalesceWindow, "how long count changes are gathered into one presence_diff per topic")
+	fs.BoolVar(&a.noIOUring, "no-io-uring", false, "write each WebSocket of a fan-out with its own write(2) rather than 32 sends per io_uring submission (Linux; automatic where the kernel refuses io_uring)")
 	a.log.register(fs)
 
 	// Secure by default (issue 10).
@@ -162,6 +164,7 @@ type agentConfig struct {
 	maxConns       int
 	maxConnsPerIP  int
 	coalesceWindow time.Duration
+	noIOUring      bool             // wsgateway.Config.NoIOUring
 	insecureGossip bool             // --insecure-gossip given and no key: gossip is open to anyone
 	webhook        *webhook.Config  // nil without --webhook-url (issue 13)
 	adminHTTP      string           // --admin-http, "" when off (issue 10)
@@ -187,6 +190,7 @@ func (a *agentFlags) resolve() (*agentConfig, error) {
 		maxConns:       a.maxConns,
 		maxConnsPerIP:  a.maxConnsPerIP,
 		coalesceWindow: a.coalesceWindow,
+		noIOUring:      a.noIOUring,
 		clockOffset:    a.testClockOffset,
 	}
 	var err error

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/headcount-io/headcount/internal/uring"
 )
 
 // FloorConfig configures Floor.
@@ -23,6 +25,10 @@ type FloorConfig struct {
 	// Writers is the number of goroutines writing, each to its share of the connections in
 	// turn; 0 means runtime.GOMAXPROCS(0), as many as the gateway's writers can run at once.
 	Writers int
+	// IOUring makes each writer hand the kernel its connections' sends 32 at a time through
+	// one io_uring submission (internal/uring), as the gateway's fan-out writers do, instead
+	// of one write(2) each; Floor fails where the kernel refuses io_uring.
+	IOUring bool
 	// Gap is the pause between rounds.
 	Gap time.Duration
 	// Timeout bounds the whole run.
@@ -38,6 +44,8 @@ func DefaultFloorConfig() FloorConfig {
 // Everyone, for bare writes.
 type FloorResult struct {
 	Conns, Writers, FrameBytes int
+	// Method is how the frames were written: "write(2)" or "io_uring".
+	Method string
 	// Delivery is the time from a round's start to its frame at one connection, over every
 	// connection and round; Everyone is, per round, the time until the last connection had it.
 	Delivery Percentiles
@@ -49,8 +57,8 @@ type FloorResult struct {
 }
 
 func (r FloorResult) String() string {
-	return fmt.Sprintf("%d connections, %d writers, %d-byte frames: delivery %v; everyone %v",
-		r.Conns, r.Writers, r.FrameBytes, r.Delivery, r.Everyone)
+	return fmt.Sprintf("%d connections, %d writers (%s), %d-byte frames: delivery %v; everyone %v",
+		r.Conns, r.Writers, r.Method, r.FrameBytes, r.Delivery, r.Everyone)
 }
 
 // diffPayload is the presence_diff a Phoenix V2 socket of the fan-out topic gets when one
@@ -77,7 +85,10 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		cfg.Writers = runtime.GOMAXPROCS(0)
 	}
 	frame := diffFrame()
-	res := FloorResult{Conns: cfg.Conns, Writers: cfg.Writers, FrameBytes: len(frame)}
+	res := FloorResult{Conns: cfg.Conns, Writers: cfg.Writers, FrameBytes: len(frame), Method: "write(2)"}
+	if cfg.IOUring {
+		res.Method = "io_uring"
+	}
 	if cfg.Conns <= 0 || cfg.Rounds <= 0 || cfg.Writers < 0 || cfg.Timeout <= 0 {
 		return res, errors.New("wsload: Floor needs Conns, Rounds and Timeout > 0 and Writers >= 0")
 	}
@@ -94,6 +105,15 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	}
 	stop := context.AfterFunc(ctx, p.closeConns) // unblocks readers and writers at the timeout
 	defer stop()
+	write := func() error { return writeAll(p.servers, cfg.Writers, frame) }
+	if cfg.IOUring {
+		rw, err := newRingWriters(p.servers, cfg.Writers)
+		if err != nil {
+			return res, err
+		}
+		defer rw.close()
+		write = func() error { return rw.writeAll(frame) }
+	}
 
 	// One reader per connection stamps each frame's arrival in at[round][i]; the last reader
 	// of a round closes done[round].
@@ -132,7 +152,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 			}
 		}
 		t0 := time.Now()
-		if err := writeAll(p.servers, cfg.Writers, frame); err != nil {
+		if err := write(); err != nil {
 			return res, fmt.Errorf("wsload: floor round %d: %w", k, err)
 		}
 		select {
@@ -177,6 +197,89 @@ func writeAll(conns []net.Conn, writers int, frame []byte) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ErrNoIOUring is Floor's error when FloorConfig.IOUring is set and the kernel refuses io_uring.
+var ErrNoIOUring = errors.New("wsload: no io_uring for the floor")
+
+// ringWriters are a floor's writers with an io_uring each, and the server ends' descriptors
+// (read once: the floor owns its connections and closes them only when it is done, or at its
+// timeout, when a send to a closed descriptor fails and ends the run).
+type ringWriters struct {
+	fds   []int
+	rings []*uring.Ring
+}
+
+// ringChunk is how many sends one submission makes: the gateway's writers' chunk.
+const ringChunk = 32
+
+func newRingWriters(conns []net.Conn, writers int) (*ringWriters, error) {
+	rw := &ringWriters{fds: make([]int, len(conns))}
+	for i, c := range conns {
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			return nil, fmt.Errorf("wsload: floor connection %d is a %T, not TCP", i, c)
+		}
+		raw, err := tc.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		if err := raw.Control(func(fd uintptr) { rw.fds[i] = int(fd) }); err != nil {
+			return nil, err
+		}
+	}
+	for range writers {
+		r, err := uring.New(ringChunk)
+		if err != nil {
+			rw.close()
+			return nil, fmt.Errorf("%w: %w", ErrNoIOUring, err)
+		}
+		rw.rings = append(rw.rings, r)
+	}
+	return rw, nil
+}
+
+// writeAll writes frame once to every connection: each writer takes a contiguous share and
+// sends it ringChunk connections per submission. A partial send is an error: the floor's
+// sockets have room for a frame.
+func (rw *ringWriters) writeAll(frame []byte) error {
+	var wg sync.WaitGroup
+	writers := len(rw.rings)
+	errs := make([]error, writers)
+	per := (len(rw.fds) + writers - 1) / writers
+	for w, r := range rw.rings {
+		lo, hi := min(w*per, len(rw.fds)), min((w+1)*per, len(rw.fds))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bufs := make([][]byte, ringChunk)
+			for i := range bufs {
+				bufs[i] = frame
+			}
+			res := make([]int32, ringChunk)
+			for i := lo; i < hi; i += ringChunk {
+				j := min(i+ringChunk, hi)
+				if _, err := r.Send(rw.fds[i:j], bufs, res); err != nil {
+					errs[w] = err
+					return
+				}
+				for k, n := range res[:j-i] {
+					if int(n) != len(frame) {
+						errs[w] = fmt.Errorf("wsload: send to connection %d: %d (bytes, or -errno)", i+k, n)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (rw *ringWriters) close() {
+	for _, r := range rw.rings {
+		r.Close()
+	}
 }
 
 // pairs are a floor's WebSocket connections: for each, the server end's net.Conn (the

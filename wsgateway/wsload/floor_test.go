@@ -3,6 +3,7 @@ package wsload
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -18,15 +19,23 @@ func TestFloorMeasuresEveryConnection(t *testing.T) {
 	if d, ok := diffDelta([]byte(diffPayload)); !ok || d != 1 {
 		t.Fatalf("floor frame counts %d (%v), want 1", d, ok)
 	}
-	res, err := Floor(context.Background(), FloorConfig{Conns: 20, Rounds: 3, Writers: 3, Timeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	methods := []bool{false}
+	if runtime.GOOS == "linux" {
+		methods = append(methods, true) // the io_uring floor, as the gateway's writers send
 	}
-	if res.Delivery.N != 60 || res.Everyone.N != 3 || res.Writers != 3 || res.FrameBytes != len(diffFrame()) {
-		t.Fatalf("result %+v", res)
-	}
-	if res.Everyone.P50 <= 0 || res.Delivery.Max != res.Everyone.Max {
-		t.Fatalf("distributions %v / %v", res.Delivery, res.Everyone)
+	for _, ring := range methods {
+		// 100 connections, 34 per writer (32 for the last): full submissions and short ones.
+		res, err := Floor(context.Background(), FloorConfig{Conns: 100, Rounds: 3, Writers: 3, IOUring: ring, Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: "write(2)", true: "io_uring"}[ring]
+		if res.Delivery.N != 300 || res.Everyone.N != 3 || res.Writers != 3 || res.FrameBytes != len(diffFrame()) || res.Method != want {
+			t.Fatalf("result %+v", res)
+		}
+		if res.Everyone.P50 <= 0 || res.Delivery.Max != res.Everyone.Max {
+			t.Fatalf("%s: distributions %v / %v", want, res.Delivery, res.Everyone)
+		}
 	}
 	if _, err := Floor(context.Background(), FloorConfig{Conns: 0, Rounds: 1, Timeout: time.Second}); err == nil {
 		t.Fatal("Conns 0 accepted")
