@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,10 +37,12 @@ type poller struct {
 	wake  func(s *wsTransport, wait bool) // starts a reader, in a new goroutine
 
 	mu      sync.Mutex
-	started bool // epfd, evfd and the goroutine exist
-	closed  bool // nothing parks any more: closed before it started, or the goroutine returned
-	epfd    int  // the epoll instance
-	evfd    int  // an eventfd in the set: written to stop the goroutine
+	started bool            // epfd, evfd and the goroutine exist
+	closed  bool            // nothing parks any more: closed before it started, or the goroutine returned
+	epfd    int             // the epoll instance
+	epf     *os.File        // epfd, in the runtime's poller
+	epraw   syscall.RawConn // epf's, to wait for events without holding a P
+	evfd    int             // an eventfd in the set: written to stop the goroutine
 	parked  map[uint64]*wsTransport
 	nextID  uint64
 
@@ -76,7 +80,26 @@ func (p *poller) startLocked() error {
 		unix.Close(evfd)
 		return fmt.Errorf("wsgateway: epoll_ctl: %w", err)
 	}
-	p.epfd, p.evfd, p.started = epfd, evfd, true
+	// The goroutine waits for the epoll instance in the Go runtime's own poller, not in
+	// epoll_wait: a goroutine blocked in a system call keeps its P until the runtime's monitor
+	// takes it back, up to 10 ms later when the process was idle, and the poller wakes for a
+	// join just before the fan-out it causes. With one of two Ps held so, no thread polled the
+	// network and the clients of a 2,000-socket fan-out read nothing until the writers were
+	// done: the first socket had its frame 8-12 ms after the broadcast started instead of
+	// 1-3 ms (BENCHMARKS.md, "io_uring sends").
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return fmt.Errorf("wsgateway: epoll fd: %w", err)
+	}
+	epf := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := epf.SyscallConn()
+	if err != nil {
+		epf.Close()
+		unix.Close(evfd)
+		return fmt.Errorf("wsgateway: epoll fd: %w", err)
+	}
+	p.epfd, p.epf, p.epraw, p.evfd, p.started = epfd, epf, raw, evfd, true
 	p.done = make(chan struct{})
 	go p.run()
 	return nil
@@ -165,12 +188,8 @@ func (p *poller) run() {
 	var woken []*wsTransport
 	next := time.Now().Add(p.every)
 	for {
-		timeout := max(int(time.Until(next)/time.Millisecond), 0)
-		n, err := unix.EpollWait(p.epfd, events, timeout)
+		n, err := p.wait(events, next)
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
 			p.log.Error("epoll_wait failed: idle sockets wait in goroutines from now", "err", err)
 			return
 		}
@@ -201,6 +220,30 @@ func (p *poller) run() {
 			return
 		}
 	}
+}
+
+// wait returns the events ready, or none at the deadline (the next sweep's time), parked
+// meanwhile in the runtime's poller, which wakes it when the epoll instance has events.
+func (p *poller) wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
+	if err := p.epf.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	err := p.epraw.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		if errors.Is(werr, unix.EINTR) {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil // nothing yet: wait for the instance to become readable
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
 }
 
 // sweepLocked takes the parked sockets whose idle deadline has passed out of parked and
@@ -246,7 +289,7 @@ func (p *poller) shut() {
 		rest = append(rest, s)
 	}
 	clear(p.parked)
-	unix.Close(p.epfd)
+	p.epf.Close() // and with it epfd
 	unix.Close(p.evfd)
 	p.mu.Unlock()
 	for _, s := range rest {

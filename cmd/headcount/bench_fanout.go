@@ -59,7 +59,7 @@ func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]b
 		return nil, err
 	}
 	note := fmt.Sprintf("%d sockets in 1 topic, %s", f.clients, where)
-	everyone := fmt.Sprintf("%s; opened at %.0f/s", note, res.OpenRate)
+	everyone := fmt.Sprintf("%s; first socket p50 %.2f ms; opened at %.0f/s", note, ms(res.First.P50), res.OpenRate)
 	if f.churn > 0 {
 		everyone += fmt.Sprintf("; churn %.0f frames/s", res.FramesPerSec)
 	}
@@ -72,7 +72,7 @@ func benchFanout(ctx context.Context, f fanoutFlags, timeout time.Duration) ([]b
 	var cheapestCPU float64
 	for i, floor := range floors {
 		floorNote := fmt.Sprintf("%d loopback sockets, %d-byte frames, %d writers (GOMAXPROCS), read as the fan-out's", floor.Conns, floor.FrameBytes, floor.Writers)
-		floorEveryone := floorNote
+		floorEveryone := fmt.Sprintf("%s; first socket p50 %.2f ms", floorNote, ms(floor.First.P50))
 		if cpu := perFrame(floor.CPU, floor.Frames); cpu > 0 {
 			floorEveryone += fmt.Sprintf("; %.2f CPU µs per frame", cpu)
 			if cheapest < 0 || cpu < cheapestCPU {
@@ -133,9 +133,11 @@ func floorRatio(fanout wsload.Percentiles, fl wsload.FloorResult) benchResult {
 	}
 }
 
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // fromPercentiles turns a wsload distribution into a table row.
 func fromPercentiles(name string, p wsload.Percentiles, note string) benchResult {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return benchResult{Name: name, Samples: p.N, P50: ms(p.P50), P90: ms(p.P90), P99: ms(p.P99), Max: ms(p.Max), Note: note}
 }
 

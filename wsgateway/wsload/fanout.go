@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,10 @@ type Result struct {
 	// Conns / Everyone.P50, the rate at which one change's frames leave the gateway.
 	Everyone          Percentiles
 	BurstFramesPerSec float64
+	// First is, per change, the time until the first socket had it: what a change waits
+	// before its frames reach anyone (the gateway's join and broadcast, the clients'
+	// scheduling), which Everyone includes.
+	First Percentiles
 	// ChurnChanges count changes made during the churn phase; ChurnFrames presence_diff
 	// frames received by all watchers for them; FramesPerSec = ChurnFrames / ChurnTime, where
 	// ChurnTime runs from the first change to the last frame.
@@ -164,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	// Timed changes: probe k joins, moving the count to base+k.
-	var delivery, everyone []time.Duration
+	var delivery, everyone, firsts []time.Duration
 	cpu0 := processCPU()
 	for k := 1; k <= cfg.Changes; k++ {
 		if cfg.ChangeGap > 0 {
@@ -182,18 +187,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, fmt.Errorf("wsload: change %d reached %d of %d sockets: %w", k, f.reached[k].Load(), cfg.Conns, err)
 		}
 		var last time.Duration
+		first := time.Duration(math.MaxInt64)
 		for _, ns := range f.at[k] {
 			d := time.Duration(ns - t0.UnixNano())
 			delivery = append(delivery, d)
 			last = max(last, d)
+			first = min(first, d)
 		}
 		everyone = append(everyone, last)
+		firsts = append(firsts, first)
 	}
 	if cpu0 > 0 {
 		res.ChangesCPU = processCPU() - cpu0
 	}
 	res.ChangesFrames = cfg.Conns*cfg.Changes + cfg.Changes*(cfg.Changes-1)/2
-	res.Delivery, res.Everyone = percentiles(delivery), percentiles(everyone)
+	res.Delivery, res.Everyone, res.First = percentiles(delivery), percentiles(everyone), percentiles(firsts)
 	if res.Everyone.P50 > 0 {
 		res.BurstFramesPerSec = float64(cfg.Conns) / res.Everyone.P50.Seconds()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -50,6 +51,8 @@ type FloorResult struct {
 	// connection and round; Everyone is, per round, the time until the last connection had it.
 	Delivery Percentiles
 	Everyone Percentiles
+	// First is, per round, the time until the first connection had its frame.
+	First Percentiles
 	// CPU is this process's CPU time (every goroutine's, readers' too) over the timed rounds,
 	// 0 when the system does not say; Frames is the number of frames they wrote.
 	CPU    time.Duration
@@ -141,7 +144,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		}()
 	}
 
-	var delivery, everyone []time.Duration
+	var delivery, everyone, firsts []time.Duration
 	cpu0 := processCPU()
 	for k := range cfg.Rounds {
 		if k > 0 && cfg.Gap > 0 {
@@ -161,18 +164,21 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 			return res, ErrTimeout
 		}
 		var last time.Duration
+		first := time.Duration(math.MaxInt64)
 		for _, ns := range at[k] {
 			d := time.Duration(ns - t0.UnixNano())
 			delivery = append(delivery, d)
 			last = max(last, d)
+			first = min(first, d)
 		}
 		everyone = append(everyone, last)
+		firsts = append(firsts, first)
 	}
 	if cpu0 > 0 {
 		res.CPU = processCPU() - cpu0
 	}
 	res.Frames = cfg.Conns * cfg.Rounds
-	res.Delivery, res.Everyone = percentiles(delivery), percentiles(everyone)
+	res.Delivery, res.Everyone, res.First = percentiles(delivery), percentiles(everyone), percentiles(firsts)
 	return res, nil
 }
 

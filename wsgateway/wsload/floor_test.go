@@ -33,6 +33,9 @@ func TestFloorMeasuresEveryConnection(t *testing.T) {
 		if res.Delivery.N != 300 || res.Everyone.N != 3 || res.Writers != 3 || res.FrameBytes != len(diffFrame()) || res.Method != want {
 			t.Fatalf("result %+v", res)
 		}
+		if res.First.N != 3 || res.First.P50 <= 0 || res.First.Max > res.Everyone.Max || res.First.P50 > res.Everyone.P50 {
+			t.Fatalf("%s: first %v, everyone %v", want, res.First, res.Everyone)
+		}
 		if res.Everyone.P50 <= 0 || res.Delivery.Max != res.Everyone.Max {
 			t.Fatalf("%s: distributions %v / %v", want, res.Delivery, res.Everyone)
 		}
