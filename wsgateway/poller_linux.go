@@ -36,15 +36,16 @@ type poller struct {
 	log   *slog.Logger
 	wake  func(s *wsTransport, wait bool) // starts a reader, in a new goroutine
 
-	mu      sync.Mutex
-	started bool            // epfd, evfd and the goroutine exist
-	closed  bool            // nothing parks any more: closed before it started, or the goroutine returned
-	epfd    int             // the epoll instance
-	epf     *os.File        // epfd, in the runtime's poller
-	epraw   syscall.RawConn // epf's, to wait for events without holding a P
-	evfd    int             // an eventfd in the set: written to stop the goroutine
-	parked  map[uint64]*wsTransport
-	nextID  uint64
+	mu       sync.Mutex
+	started  bool            // epfd, evfd and the goroutine exist
+	closed   bool            // nothing parks any more: closed before it started, or the goroutine returned
+	epfd     int             // the epoll instance
+	epf      *os.File        // epfd, in the runtime's poller
+	epraw    syscall.RawConn // epf's, to wait for events without holding a P
+	deadline time.Time       // epf's read deadline (the goroutine's only)
+	evfd     int             // an eventfd in the set: written to stop the goroutine
+	parked   map[uint64]*wsTransport
+	nextID   uint64
 
 	stopping bool          // evfd was written
 	done     chan struct{} // closed when the goroutine has returned
@@ -225,8 +226,11 @@ func (p *poller) run() {
 // wait returns the events ready, or none at the deadline (the next sweep's time), parked
 // meanwhile in the runtime's poller, which wakes it when the epoll instance has events.
 func (p *poller) wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
-	if err := p.epf.SetReadDeadline(deadline); err != nil {
-		return 0, err
+	if !deadline.Equal(p.deadline) { // a new sweep time: once per sweep, not per wake
+		if err := p.epf.SetReadDeadline(deadline); err != nil {
+			return 0, err
+		}
+		p.deadline = deadline
 	}
 	var n int
 	var werr error
