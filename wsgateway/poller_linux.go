@@ -86,8 +86,8 @@ func (p *poller) startLocked() error {
 	// takes it back, up to 10 ms later when the process was idle, and the poller wakes for a
 	// join just before the fan-out it causes. With one of two Ps held so, no thread polled the
 	// network and the clients of a 2,000-socket fan-out read nothing until the writers were
-	// done: the first socket had its frame 8-12 ms after the broadcast started instead of
-	// 1-3 ms (BENCHMARKS.md, "io_uring sends").
+	// done: the first socket had its frame 8-12 ms after the join instead of 3-4 ms
+	// (BENCHMARKS.md, "Fan-out through io_uring, and the poller that held a P").
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
 		unix.Close(evfd)

@@ -274,7 +274,7 @@ func BenchmarkPollerSweep(b *testing.B) {
 // blocking system call keeps its P until the runtime's monitor takes it back, up to 10 ms
 // later, and on two cores the clients of a fan-out that the poller had just woken for then
 // read nothing until the writers were done (the first of 2,000 sockets had a change 8-12
-// ms after the broadcast started, 1-3 ms since).
+// ms after the join, 3-4 ms since).
 func TestPollerWaitsWithoutHoldingAP(t *testing.T) {
 	tg := startGateway(t, nil)
 	c := tg.dial(t, "vsn=2.0.0")

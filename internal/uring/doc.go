@@ -4,8 +4,8 @@
 //
 // Why: on the virtual machines where gateways run, a system call costs about 1 µs of entry
 // and exit (page-table isolation), and a loopback write wakes the reader's CPU once per call.
-// Handing the kernel 32 sends at a time takes 14-24% off the CPU of a fan-out of one frame
-// to 2,000 loopback sockets (BENCHMARKS.md, "io_uring sends").
+// Handing the kernel 32 sends at a time took 12-25% off the CPU of one frame to each of 2,000
+// loopback sockets (BENCHMARKS.md, "Fan-out through io_uring, and the poller that held a P").
 //
 // Only IORING_OP_SEND is used, with MSG_DONTWAIT on sockets the Go runtime already made
 // non-blocking, so every send completes during the call that submits it, as write(2) would:

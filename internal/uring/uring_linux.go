@@ -196,7 +196,7 @@ func (r *Ring) Send(fds []int, bufs [][]byte, res []int32) (int, error) {
 			// anything (no GETEVENTS): made as a raw system call, it keeps the goroutine's P,
 			// as the write(2)s it replaces did. A blocking call of a few hundred µs would have
 			// the scheduler hand the P to another thread meanwhile, and the writer would then
-			// queue for one on its return: that took 10-25% off a join storm's joins/s. The
+			// queue for one on its return: that took 5-27% off a join storm's joins/s. The
 			// price: a stop-the-world (GC) waits for the call, a few hundred µs for 32 sends.
 			got, _, errno = syscall.RawSyscall6(sysEnter, uintptr(r.fd), uintptr(toSubmit), 0, 0, 0, 0)
 		} else {
