@@ -147,9 +147,10 @@ type Config struct {
 	// NoIOUring makes the fan-out writers write each socket with a write(2) of its own. By
 	// default (Linux) they hand the kernel a chunk of 32 sockets' sends with one io_uring
 	// submission: at 19,600 sockets on a 2-core VM, 9.5-12.9 µs of server CPU per frame
-	// against 17.6 µs with this set ([K], BENCHMARKS.md); where the kernel refuses io_uring (kernel.io_uring_disabled, a
-	// container's seccomp profile) they fall back to write(2) by themselves and say so in
-	// the log. headcount_gateway_io_uring_writers tells which is in use.
+	// against 17.6 µs with this set ([K], BENCHMARKS.md). Where the kernel refuses io_uring
+	// (kernel.io_uring_disabled, a container's seccomp profile) they fall back to write(2)
+	// by themselves and say so in the log. headcount_gateway_io_uring_writers tells which is
+	// in use.
 	NoIOUring bool
 	// ReadBufferSize and WriteBufferSize size the per-socket I/O buffers, in bytes. On Linux
 	// a socket holds its read buffer only while it reads (an idle socket's is pooled; from
