@@ -175,8 +175,10 @@ func TestWebhookOccupiedVacatedRetriesAndSignature(t *testing.T) {
 	left := time.Now()
 	expectEvents(t, rcv, room, "occupied,vacated")
 	evs := collapse(rcv.Of(room))
-	if v := evs[1]; v.Viewers != 2 || v.Users != 0 || v.OccupiedMS <= 0 {
-		t.Errorf("vacated %+v, want peak 2 viewers and a positive occupied_ms", v)
+	// The peak is the owner's view: 2, or 3 when the reload's join reached a before the two
+	// leaves from b and c did (nothing here waits for them: it is a reload). Seen once in CI.
+	if v := evs[1]; (v.Viewers != 2 && v.Viewers != 3) || v.Users != 0 || v.OccupiedMS <= 0 {
+		t.Errorf("vacated %+v, want a peak of 2 viewers (3 if the reload overtook the leaves) and a positive occupied_ms", v)
 	}
 	var vacatedAt time.Time
 	for _, d := range rcv.Deliveries() {
