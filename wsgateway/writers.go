@@ -156,10 +156,9 @@ type sendBatch struct {
 	tried   bool        // the ring was asked for
 	slots   []directSlot
 	scratch [writeChunk][]byte // frame buffers, one per slot, kept between chunks
-	// For the io_uring submission: each slot's descriptor, held open by a RawConn.Control
-	// callback from chain[i] until the submission returns (-1: Control refused, the socket
-	// is closed), and the arguments and results of Send.
-	fdOf  []int
+	// For the io_uring submission: chain[i] records slot i's descriptor from inside a
+	// RawConn.Control callback, which holds it open until the submission returns; and the
+	// arguments and results of Send.
 	chain []func(fd uintptr)
 	fds   []int
 	bufs  [][]byte
@@ -173,16 +172,17 @@ type directSlot struct {
 	c     *conn
 	batch []*outFrame
 	frame []byte
+	fd    int // while the batch is submitted through io_uring; -1: Control refused (closed)
 	n     int
 	err   error
 }
 
 func (p *writerPool) newBatch() *sendBatch {
-	b := &sendBatch{pool: p, fdOf: make([]int, writeChunk), res: make([]int32, writeChunk)}
+	b := &sendBatch{pool: p, res: make([]int32, writeChunk)}
 	b.chain = make([]func(uintptr), writeChunk)
 	for i := range b.chain {
 		b.chain[i] = func(fd uintptr) {
-			b.fdOf[i] = int(fd)
+			b.slots[i].fd = int(fd)
 			b.enter(i + 1)
 		}
 	}
@@ -288,7 +288,7 @@ func (b *sendBatch) enter(i int) {
 	}
 	if err := b.slots[i].c.ds.raw.Control(b.chain[i]); err != nil {
 		b.slots[i].err = err
-		b.fdOf[i] = -1
+		b.slots[i].fd = -1
 		b.enter(i + 1)
 	}
 }
@@ -298,8 +298,8 @@ func (b *sendBatch) enter(i int) {
 func (b *sendBatch) submit() {
 	b.fds, b.bufs, b.index = b.fds[:0], b.bufs[:0], b.index[:0]
 	for i := range b.slots {
-		if b.fdOf[i] >= 0 {
-			b.fds = append(b.fds, b.fdOf[i])
+		if fd := b.slots[i].fd; fd >= 0 {
+			b.fds = append(b.fds, fd)
 			b.bufs = append(b.bufs, b.slots[i].frame)
 			b.index = append(b.index, i)
 		}

@@ -185,20 +185,28 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 // writeAll writes frame once to every connection, with writers goroutines each taking a
 // contiguous share.
 func writeAll(conns []net.Conn, writers int, frame []byte) error {
+	return shareOut(len(conns), writers, func(_, lo, hi int) error {
+		for _, c := range conns[lo:hi] {
+			if _, err := c.Write(frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// shareOut runs write(w, lo, hi) for each of writers goroutines, w's share of n connections
+// being [lo, hi), and waits for them all.
+func shareOut(n, writers int, write func(w, lo, hi int) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
-	per := (len(conns) + writers - 1) / writers
+	per := (n + writers - 1) / writers
 	for w := range writers {
-		lo, hi := min(w*per, len(conns)), min((w+1)*per, len(conns))
+		lo, hi := min(w*per, n), min((w+1)*per, n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, c := range conns[lo:hi] {
-				if _, err := c.Write(frame); err != nil {
-					errs[w] = err
-					return
-				}
-			}
+			errs[w] = write(w, lo, hi)
 		}()
 	}
 	wg.Wait()
@@ -249,37 +257,25 @@ func newRingWriters(conns []net.Conn, writers int) (*ringWriters, error) {
 // sends it ringChunk connections per submission. A partial send is an error: the floor's
 // sockets have room for a frame.
 func (rw *ringWriters) writeAll(frame []byte) error {
-	var wg sync.WaitGroup
-	writers := len(rw.rings)
-	errs := make([]error, writers)
-	per := (len(rw.fds) + writers - 1) / writers
-	for w, r := range rw.rings {
-		lo, hi := min(w*per, len(rw.fds)), min((w+1)*per, len(rw.fds))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bufs := make([][]byte, ringChunk)
-			for i := range bufs {
-				bufs[i] = frame
+	return shareOut(len(rw.fds), len(rw.rings), func(w, lo, hi int) error {
+		bufs := make([][]byte, ringChunk)
+		for i := range bufs {
+			bufs[i] = frame
+		}
+		res := make([]int32, ringChunk)
+		for i := lo; i < hi; i += ringChunk {
+			j := min(i+ringChunk, hi)
+			if _, err := rw.rings[w].Send(rw.fds[i:j], bufs, res); err != nil {
+				return err
 			}
-			res := make([]int32, ringChunk)
-			for i := lo; i < hi; i += ringChunk {
-				j := min(i+ringChunk, hi)
-				if _, err := r.Send(rw.fds[i:j], bufs, res); err != nil {
-					errs[w] = err
-					return
-				}
-				for k, n := range res[:j-i] {
-					if int(n) != len(frame) {
-						errs[w] = fmt.Errorf("wsload: send to connection %d: %d (bytes, or -errno)", i+k, n)
-						return
-					}
+			for k, n := range res[:j-i] {
+				if int(n) != len(frame) {
+					return fmt.Errorf("wsload: send to connection %d: %d (bytes, or -errno)", i+k, n)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+		}
+		return nil
+	})
 }
 
 func (rw *ringWriters) close() {
