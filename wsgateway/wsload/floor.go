@@ -78,9 +78,9 @@ func diffFrame() []byte {
 // Floor measures what the hardware allows a fan-out: Conns loopback WebSocket connections in
 // this process, and per round one presence_diff frame written to each of them by Writers
 // goroutines with nothing else (the frame's bytes straight to the server end's net.Conn: no
-// WebSocket library, no deadlines, no queues), while one goroutine per connection reads it
-// with the fan-out's own read loop (the client ends are dialled as Run dials and read as
-// Run's watchers read), so the clients cost the same in both and the ratio is the server's.
+// WebSocket library, no deadlines, no queues), while each connection's client end is read
+// by a watcher of Run's kind (dialled as Run dials, read by socket.run with its counters and
+// its callback), so the clients cost the same in both and the ratio is the server's.
 // A fan-out of one count change to Conns sockets cannot beat it on the same machine;
 // `headcount bench` prints the ratio.
 func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
@@ -118,8 +118,10 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		write = func() error { return rw.writeAll(frame) }
 	}
 
-	// One reader per connection stamps each frame's arrival in at[round][i]; the last reader
-	// of a round closes done[round].
+	// Each connection is read by a watcher as Run's are (socket.run, its counters and its
+	// onCount call), so that a frame costs the floor's clients what it costs Run's. The
+	// watcher's callback stamps each round's arrival in at[round][i]; the last of a round
+	// closes done[round].
 	at := make([][]int64, cfg.Rounds)
 	left := make([]atomic.Int64, cfg.Rounds)
 	done := make([]chan struct{}, cfg.Rounds)
@@ -129,18 +131,23 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		done[k] = make(chan struct{})
 	}
 	for i, ws := range p.clients {
+		w := &socket{ws: ws, done: make(chan struct{})}
+		k := 0 // the watcher's round: read and written by its reader goroutine only
+		fn := countFunc(func(_ int64, t time.Time) {
+			if k == cfg.Rounds {
+				return
+			}
+			at[k][i] = t.UnixNano()
+			if left[k].Add(-1) == 0 {
+				close(done[k])
+			}
+			k++
+		})
+		w.onCount.Store(&fn)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			k := 0
-			readDiffs(ws, func(_ int64, t time.Time) bool { // as a watcher of Run reads
-				at[k][i] = t.UnixNano()
-				if left[k].Add(-1) == 0 {
-					close(done[k])
-				}
-				k++
-				return k < cfg.Rounds
-			})
+			w.run() // until p.close closes ws
 		}()
 	}
 

@@ -9,7 +9,7 @@ import (
 )
 
 // TestFloorMeasuresEveryConnection: every connection gets every round's frame, and the frame
-// is the one-viewer presence_diff a watcher counts. Floor's readers are Run's (readDiffs), so
+// is the one-viewer presence_diff a watcher counts. Floor's readers are Run's (socket.run), so
 // the run also checks that the frame is a WebSocket frame they accept (the 151-byte frame
 // before, its 149-byte length in one byte, read as a masked frame and was refused).
 func TestFloorMeasuresEveryConnection(t *testing.T) {
@@ -56,8 +56,8 @@ func wsFrame(fin bool, op byte, payload string) []byte {
 	return append([]byte{op, byte(len(payload))}, payload...)
 }
 
-// TestFloorAndFanoutReadAlike: the fan-out's watcher (socket.run) and the floor's reader read
-// through the same readDiffs, so on one stream of frames (a reply that is not a diff, a diff
+// TestFloorAndFanoutReadAlike: a watcher (socket.run, which both Run and Floor read with) and
+// a bare readDiffs loop read alike: on one stream of frames (a reply that is not a diff, a diff
 // in two fragments, a leave, a join) both see the same three deltas and skip the reply.
 func TestFloorAndFanoutReadAlike(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
