@@ -208,6 +208,10 @@ func BenchmarkFanout20k(b *testing.B) {
 		b.ReportMetric(res.BurstFramesPerSec, "burst-frames/s")
 		b.ReportMetric(res.FramesPerSec, "churn-frames/s")
 		b.ReportMetric(res.OpenRate, "opens/s")
+		// What opening cost the server: every join is a count change pushed to the sockets
+		// already in the topic, so a gateway that pushes sooner writes more frames per open.
+		b.ReportMetric(framesBefore/float64(conns), "open-frames/socket")
+		b.ReportMetric(float64(joined.cpu-before.cpu)/float64(time.Microsecond)/float64(conns), "open-cpu-us/socket")
 	}
 }
 
