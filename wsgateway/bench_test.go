@@ -99,6 +99,13 @@ func benchGateway(b *testing.B) (*Gateway, string) {
 	cfg.Tracker = tr
 	cfg.MaxConns, cfg.MaxConnsPerIP = 0, 0
 	cfg.JoinRate, cfg.JoinBurst = 1e6, 1e6
+	if s := os.Getenv("WSGATEWAY_BENCH_COALESCE"); s != "" { // e.g. 150ms: the window's trade-off
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.CoalesceWindow = d
+	}
 	g, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
