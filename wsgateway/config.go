@@ -107,6 +107,8 @@ type Config struct {
 	// CoalesceWindow is the coalescing period for presence_diff (> 0): a change after a quiet
 	// window is sent at once, and the changes that follow within the window are gathered into
 	// at most one presence_diff per topic at its end. Larger windows send fewer frames.
+	// Under a steady stream of changes a window lasts at least as long as the broadcasts
+	// before it took, so that broadcasting takes at most half of the writers' time.
 	CoalesceWindow time.Duration
 
 	// MaxFrameBytes is the largest frame a client may send; a bigger one closes the socket

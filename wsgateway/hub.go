@@ -164,9 +164,20 @@ func (h *hub) flush(name string) {
 	h.subs = subs
 }
 
+// testHookFlushRound, when not nil, is called by the hub goroutine at the start of each
+// flush round, steady when the round ends a window with changes gathered (tests only).
+var testHookFlushRound func(steady bool)
+
 // run turns tracker change notifications into flushes until stop is closed. A change after a
 // quiet window is flushed at once; changes that follow within CoalesceWindow wait for the
 // window's end, so each topic gets at most one broadcast per window.
+//
+// Under a steady stream of changes (a window that ends with changes gathered) the next window
+// lasts at least as long as the flush that ended this one took, so the writers spend at most
+// half their time on broadcasts: a join storm into a topic of tens of thousands of sockets
+// leaves the cores to the joins, and each socket gets a fresh count every two broadcast-times
+// rather than one broadcast-time and a window. A change after a quiet window is still sent at
+// once, and its window is CoalesceWindow.
 func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 	window := h.g.cfg.CoalesceWindow
 	dirty := make(map[string]struct{})
@@ -177,12 +188,21 @@ func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 	armed := false
 	partialTick := time.NewTicker(partialCheck)
 	defer partialTick.Stop()
-	flushDirty := func() {
+	flushDirty := func(steady bool) {
+		start := time.Now()
+		if testHookFlushRound != nil {
+			testHookFlushRound(steady)
+		}
 		for topic := range dirty {
 			delete(dirty, topic)
 			h.flush(topic)
 		}
-		timer.Reset(window) // the window in which further changes are gathered
+		next := window // the window in which further changes are gathered
+		if took := time.Since(start); steady && took > next {
+			next = took
+			h.g.metrics.stretchedWindows.Add(1)
+		}
+		timer.Reset(next)
 		armed = true
 	}
 	for {
@@ -196,12 +216,12 @@ func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 				h.g.metrics.topicChanges.Add(1)
 			}
 			if !armed && len(dirty) > 0 {
-				flushDirty()
+				flushDirty(false)
 			}
 		case <-timer.C:
 			armed = false
 			if len(dirty) > 0 {
-				flushDirty()
+				flushDirty(true)
 			}
 		case <-partialTick.C:
 			if h.g.checkPartial() { // every channel that asked for "partial" must hear of it
@@ -211,7 +231,7 @@ func (h *hub) run(s *tracker.Subscription, stop <-chan struct{}) {
 				}
 				h.mu.Unlock()
 				if !armed && len(dirty) > 0 {
-					flushDirty()
+					flushDirty(false)
 				}
 			}
 		}

@@ -16,7 +16,7 @@ type metrics struct {
 	joins, framesIn, framesOut          atomic.Uint64
 	diffsSent, personalDiffs            atomic.Uint64
 	diffEncodes, broadcasts             atomic.Uint64
-	topicChanges                        atomic.Uint64
+	topicChanges, stretchedWindows      atomic.Uint64
 	ringWriters                         atomic.Int64 // fan-out writers sending through io_uring
 	errors                              sync.Map     // kind -> *atomic.Uint64
 }
@@ -34,7 +34,7 @@ func (m *metrics) fail(kind string) {
 type gatewayStats struct {
 	conns, lpSessions, channels, topics, ringWriters                  int64
 	joins, framesIn, framesOut, diffsSent, personalDiffs, diffEncodes uint64
-	broadcasts, topicChanges                                          uint64
+	broadcasts, topicChanges, stretchedWindows                        uint64
 	errors                                                            map[string]uint64
 }
 
@@ -44,7 +44,8 @@ func (m *metrics) snapshot() gatewayStats {
 		ringWriters: m.ringWriters.Load(),
 		joins:       m.joins.Load(), framesIn: m.framesIn.Load(), framesOut: m.framesOut.Load(),
 		diffsSent: m.diffsSent.Load(), personalDiffs: m.personalDiffs.Load(), diffEncodes: m.diffEncodes.Load(),
-		broadcasts: m.broadcasts.Load(), topicChanges: m.topicChanges.Load(), errors: map[string]uint64{},
+		broadcasts: m.broadcasts.Load(), topicChanges: m.topicChanges.Load(), stretchedWindows: m.stretchedWindows.Load(),
+		errors: map[string]uint64{},
 	}
 	m.errors.Range(func(k, v any) bool {
 		s.errors[k.(string)] = v.(*atomic.Uint64).Load()
@@ -80,6 +81,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		c("shared_diff_encodes", "presence_diff frames encoded once and shared by a topic's sockets.", func(s gatewayStats) uint64 { return s.diffEncodes }),
 		c("diff_broadcasts", "Coalescing windows that sent a topic's changed counts.", func(s gatewayStats) uint64 { return s.broadcasts }),
 		c("topic_changes", "Topic change notifications received from the tracker.", func(s gatewayStats) uint64 { return s.topicChanges }),
+		c("coalesce_windows_stretched", "Coalescing windows made as long as the broadcasts before them took, under a steady stream of changes.", func(s gatewayStats) uint64 { return s.stretchedWindows }),
 		promtable.CounterVec(p+"errors_total", "Refused upgrades, refused joins, bad frames and failed sockets, by kind.", "kind",
 			func(s gatewayStats) map[string]uint64 { return s.errors }),
 	)

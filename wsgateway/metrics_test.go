@@ -25,7 +25,7 @@ func TestMetricNamesAndErrorKinds(t *testing.T) {
 	for _, mf := range mfs {
 		names = append(names, mf.GetName())
 	}
-	require.Equal(t, []string{"headcount_gateway_channels", "headcount_gateway_connections",
+	require.Equal(t, []string{"headcount_gateway_channels", "headcount_gateway_coalesce_windows_stretched_total", "headcount_gateway_connections",
 		"headcount_gateway_diff_broadcasts_total", "headcount_gateway_diffs_sent_total",
 		"headcount_gateway_errors_total", "headcount_gateway_frames_in_total", "headcount_gateway_frames_out_total",
 		"headcount_gateway_io_uring_writers", "headcount_gateway_joins_total", "headcount_gateway_longpoll_sessions", "headcount_gateway_personal_diffs_total",
